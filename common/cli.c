@@ -1,0 +1,134 @@
+/* cli: see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+const char cli_common_help[] =
+    "Kafka and logging:\n"
+    "  -b BROKERS              bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS, default "
+    "localhost:9092)\n"
+    "  -X KEY=VALUE            any librdkafka property, repeatable (e.g. -X security.protocol=SSL);\n"
+    "                          -X list prints them all\n"
+    "  --jobs-topic NAME       env BACKFILL_JOBS_TOPIC, default " CLI_JOBS_TOPIC "\n"
+    "  --progress-topic NAME   env BACKFILL_PROGRESS_TOPIC, default " CLI_PROGRESS_TOPIC "\n"
+    "  --dlq-topic NAME        env BACKFILL_DLQ_TOPIC, default " CLI_DLQ_TOPIC "\n"
+    "  --partitions N          partitions of topics created at startup (env BACKFILL_PARTITIONS,\n"
+    "                          default 12; existing topics are left alone)\n"
+    "  -v, --verbose           more logging (repeat for debug); -q, --quiet: errors only\n"
+    "  -h, --help              this help\n";
+
+static const char *cli_env(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : dflt;
+}
+
+static int cli_parse_partitions(const char *s, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < 1 || v > 10000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_common_init(struct cli_common *c)
+{
+    memset(c, 0, sizeof *c);
+    c->brokers = cli_env("KAFKA_BOOTSTRAP_SERVERS", KAFKA_DEFAULT_BOOTSTRAP);
+    c->jobs_topic = cli_env("BACKFILL_JOBS_TOPIC", CLI_JOBS_TOPIC);
+    c->progress_topic = cli_env("BACKFILL_PROGRESS_TOPIC", CLI_PROGRESS_TOPIC);
+    c->dlq_topic = cli_env("BACKFILL_DLQ_TOPIC", CLI_DLQ_TOPIC);
+    c->partitions = CLI_PARTITIONS;
+    if (getenv("BACKFILL_PARTITIONS") &&
+        cli_parse_partitions(getenv("BACKFILL_PARTITIONS"), &c->partitions))
+        fprintf(stderr, "ignoring BACKFILL_PARTITIONS: not a number in 1..10000\n");
+    c->props = kprops_new();
+    return c->props ? 0 : -1;
+}
+
+enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg)
+{
+    char err[256];
+    switch (opt) {
+    case 'b':
+        c->brokers = arg;
+        return CLI_HANDLED;
+    case 'X':
+        if (strcmp(arg, "list") == 0) {
+            rd_kafka_conf_properties_show(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (kprops_add(c->props, arg, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            return CLI_USAGE_ERROR;
+        }
+        return CLI_HANDLED;
+    case 'v':
+        c->verbosity++;
+        return CLI_HANDLED;
+    case 'q':
+        c->verbosity = -2;
+        return CLI_HANDLED;
+    case 'h':
+        c->want_help = 1;
+        return CLI_HANDLED;
+    case CLI_OPT_JOBS_TOPIC:
+        c->jobs_topic = arg;
+        return CLI_HANDLED;
+    case CLI_OPT_PROGRESS_TOPIC:
+        c->progress_topic = arg;
+        return CLI_HANDLED;
+    case CLI_OPT_DLQ_TOPIC:
+        c->dlq_topic = arg;
+        return CLI_HANDLED;
+    case CLI_OPT_PARTITIONS:
+        if (cli_parse_partitions(arg, &c->partitions)) {
+            fprintf(stderr, "--partitions: expected a number in 1..10000, got '%s'\n", arg);
+            return CLI_USAGE_ERROR;
+        }
+        return CLI_HANDLED;
+    default:
+        return CLI_NOT_MINE;
+    }
+}
+
+void cli_common_apply(const struct cli_common *c)
+{
+    log_set_level(LOGL_INFO + c->verbosity);
+}
+
+void cli_common_free(struct cli_common *c)
+{
+    kprops_free(c->props);
+    c->props = NULL;
+}
+
+char *cli_read_secret_file(const char *path, char *errstr, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char buf[4096];
+    size_t n;
+    if (!f) {
+        snprintf(errstr, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (n == 0) {
+        snprintf(errstr, errlen, "%s is empty", path);
+        return NULL;
+    }
+    return strdup(buf);
+}

@@ -1,0 +1,74 @@
+/* cli: the options every binary shares, kcat style, and where their
+ * defaults come from (flag, then environment, then default):
+ *
+ *   -b brokers        KAFKA_BOOTSTRAP_SERVERS    localhost:9092
+ *   -X key=value      librdkafka property, repeatable; -X list shows them
+ *   --jobs-topic      BACKFILL_JOBS_TOPIC        repository.backfill.initial
+ *   --progress-topic  BACKFILL_PROGRESS_TOPIC    backfill.progress
+ *   --dlq-topic       BACKFILL_DLQ_TOPIC         repository.backfill.initial.dlq
+ *   --partitions      BACKFILL_PARTITIONS        12 (for topics this binary creates)
+ *   -v / -q           more / less logging
+ *   -h / --help
+ */
+#ifndef BACKFILL_CLI_H
+#define BACKFILL_CLI_H
+
+#include <getopt.h>
+
+#include "kafka.h"
+
+#define CLI_JOBS_TOPIC "repository.backfill.initial"
+#define CLI_PROGRESS_TOPIC "backfill.progress"
+#define CLI_DLQ_TOPIC "repository.backfill.initial.dlq"
+#define CLI_PARTITIONS 12
+
+enum cli_opt_id {
+    CLI_OPT_JOBS_TOPIC = 1000,
+    CLI_OPT_PROGRESS_TOPIC,
+    CLI_OPT_DLQ_TOPIC,
+    CLI_OPT_PARTITIONS,
+    CLI_OPT_FIRST_FREE = 1100 /* binaries number their own long options from here */
+};
+
+#define CLI_SHORTOPTS "b:X:vqh"
+#define CLI_LONGOPTS                                                                    \
+    {"jobs-topic", required_argument, 0, CLI_OPT_JOBS_TOPIC},                           \
+        {"progress-topic", required_argument, 0, CLI_OPT_PROGRESS_TOPIC},               \
+        {"dlq-topic", required_argument, 0, CLI_OPT_DLQ_TOPIC},                         \
+        {"partitions", required_argument, 0, CLI_OPT_PARTITIONS},                       \
+        {"help", no_argument, 0, 'h'}, {"verbose", no_argument, 0, 'v'},                \
+        {"quiet", no_argument, 0, 'q'}
+
+/* Help text for the shared options, for each binary's --help. */
+extern const char cli_common_help[];
+
+struct cli_common {
+    const char *brokers;        /* borrowed from argv or environ */
+    kprops *props;              /* owned */
+    const char *jobs_topic;     /* borrowed */
+    const char *progress_topic; /* borrowed */
+    const char *dlq_topic;      /* borrowed */
+    int partitions;
+    int verbosity;
+    int want_help;
+};
+
+enum cli_result { CLI_NOT_MINE = 0, CLI_HANDLED = 1, CLI_EXIT_OK = 2, CLI_USAGE_ERROR = -1 };
+
+/* Fills defaults from the environment. Returns 0, -1 on allocation failure. */
+int cli_common_init(struct cli_common *c);
+
+/* Handles one getopt result if it is a shared option. Prints usage errors
+ * to stderr itself. `-X list` prints librdkafka's properties: CLI_EXIT_OK. */
+enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg);
+
+/* Applies -v/-q to the logger. */
+void cli_common_apply(const struct cli_common *c);
+
+void cli_common_free(struct cli_common *c);
+
+/* Reads a whole small file (a secret) into a malloc'd string without the
+ * trailing newline; NULL with a reason on failure. */
+char *cli_read_secret_file(const char *path, char *errstr, size_t errlen);
+
+#endif

@@ -1,0 +1,85 @@
+/* github: a small GitHub GraphQL client for one query — a page of a
+ * repository's pull requests, newest first — and the parser of its answer.
+ *
+ * It knows nothing of Kafka: it takes owner/name/page size/cursor and
+ * returns converted pull-request records (the `pullRequest` shape of
+ * schemas/pull_requests.schema.json) plus what GitHub said about cost and
+ * limits. It classifies every failure so the caller can apply GitHub's
+ * policy (wait for reset, back off, shrink the page, give up). The token
+ * is sent only in the Authorization header and never copied into an error
+ * message. */
+#ifndef BACKFILL_GITHUB_H
+#define BACKFILL_GITHUB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define GH_DEFAULT_URL "https://api.github.com/graphql"
+#define GH_PAGE_MAX 100              /* GitHub's maximum `first` */
+#define GH_BODY_MAX (64u << 20)      /* hard cap on a response body */
+#define GH_CURSOR_MAX 1024
+
+enum gh_status {
+    GH_OK = 0,
+    GH_NOT_FOUND,       /* terminal: repository unknown (or invisible to the token) */
+    GH_FORBIDDEN,       /* terminal: FORBIDDEN on the repository */
+    GH_UNAUTHORIZED,    /* terminal: bad or missing token (HTTP 401) */
+    GH_RATE_LIMITED,    /* primary budget exhausted: wait until reset_at */
+    GH_SECONDARY_LIMIT, /* 403/429 secondary limit: wait retry_after, then back off */
+    GH_SERVER_ERROR,    /* 502/504/"Something went wrong": retry with a smaller page */
+    GH_TRANSIENT,       /* network error, timeout, truncated or non-JSON body: retry */
+    GH_INVALID,         /* GitHub rejected the query (bad cursor, limits): terminal */
+};
+
+struct gh_page {
+    enum gh_status status;
+    long http_status;
+    json_t *records;   /* owned: array of PR records, newest first (never NULL when GH_OK) */
+    bool has_next;
+    char end_cursor[GH_CURSOR_MAX + 1];
+    int64_t repository_id; /* GitHub databaseId of the repository, 0 if unknown */
+    int cost;              /* points charged for this query, -1 unknown */
+    int remaining;         /* points left in the window, -1 unknown */
+    time_t reset_at;       /* when the window resets, 0 unknown */
+    int retry_after;       /* seconds from a retry-after header, -1 none */
+    char error[512];       /* readable reason when status != GH_OK */
+};
+
+typedef struct gh_client gh_client;
+
+/* Creates a client for the GraphQL endpoint url (borrowed, copied) with
+ * the token (copied; may be NULL for no Authorization header). Timeouts
+ * in milliseconds: connect and total per request. Returns NULL with a
+ * reason in errstr on failure. */
+gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
+                  long total_timeout_ms, char *errstr, size_t errlen);
+void gh_free(gh_client *gh);
+
+/* The GraphQL document every request sends (static storage). */
+const char *gh_query_document(void);
+
+/* Fetches one page: `first` (1..100) pull requests of owner/name after
+ * `after` (NULL or "" = from the newest). Always fills *page (call
+ * gh_page_clear afterwards); returns page->status. Blocking, bounded by
+ * the client's timeouts. */
+enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name, int first,
+                             const char *after, struct gh_page *page);
+
+/* Parses a response: HTTP status, body, and the values of the headers
+ * x-ratelimit-remaining, x-ratelimit-reset and retry-after (each NULL when
+ * absent). Fills *page and returns its status. Exposed for tests and
+ * fuzzing; never crashes on any input. */
+enum gh_status gh_parse_response(long http_status, const char *body, size_t len,
+                                 const char *h_remaining, const char *h_reset,
+                                 const char *h_retry_after, struct gh_page *page);
+
+/* Releases what a page owns and zeroes it. */
+void gh_page_clear(struct gh_page *page);
+
+/* A short name for a status ("ok", "not_found", …). */
+const char *gh_status_name(enum gh_status st);
+
+#endif

@@ -1,0 +1,280 @@
+/* backfill-producer: bulk-add repositories — validate, de-duplicate and
+ * publish one repository/backfill.initial job per repository, keyed by the
+ * lower-cased owner/name, then wait for every delivery acknowledgement
+ * (idempotent producer, acks=all). Exit 0: all queued; 1: any entry
+ * rejected or any delivery failed; 2: usage error. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "event.h"
+#include "kafka.h"
+#include "log.h"
+#include "repo_list.h"
+
+enum { OPT_FILE = CLI_OPT_FIRST_FREE, OPT_MAX_PRS, OPT_SINCE_DAYS, OPT_JSON, OPT_TRIGGER };
+
+struct producer_opts {
+    struct cli_common common;
+    int max_prs;
+    int since_days;
+    int json;
+    const char *trigger; /* borrowed */
+};
+
+struct delivery {
+    const struct job *job; /* borrowed from the repo list */
+    int done;              /* 1 delivered, -1 failed */
+    int32_t partition;
+    int64_t offset;
+    char error[256];
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: backfill-producer [options] OWNER/NAME...\n"
+            "       backfill-producer [options] --file repos.txt\n"
+            "\n"
+            "Queues one repository/backfill.initial job per repository on the jobs topic and\n"
+            "waits until Kafka acknowledged each. Prints one line per queued repository on\n"
+            "stdout; rejected entries go to stderr with the reason.\n"
+            "\n"
+            "Jobs:\n"
+            "  -f, --file PATH         read repositories from PATH ('-' = stdin), one per line;\n"
+            "                          blank lines and # comments ignored; repeatable\n"
+            "  --max-prs N             pull requests per repository, 1..1000 (default 200)\n"
+            "  --since-days N          window in days, 1..365 (default 30)\n"
+            "  --triggered-from TEXT   recorded in each job (default bulk_add_cli)\n"
+            "  --json                  print JSON lines instead of text\n"
+            "\n"
+            "%s"
+            "\n"
+            "Exit status: 0 all queued, 1 an entry was rejected or a delivery failed,\n"
+            "2 usage error.\n",
+            cli_common_help);
+}
+
+static int parse_range(const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: expected a number in %d..%d, got '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct delivery *d = m->_private; /* borrowed: per-message opaque */
+    (void)rk;
+    (void)opaque;
+    if (m->err) {
+        d->done = -1;
+        snprintf(d->error, sizeof d->error, "%s", rd_kafka_err2str(m->err));
+    } else {
+        d->done = 1;
+        d->partition = m->partition;
+        d->offset = m->offset;
+    }
+}
+
+static void print_queued(const struct delivery *d, int json)
+{
+    if (!json) {
+        printf("queued %s/%s id=%s partition=%d offset=%lld\n", d->job->owner, d->job->name,
+               d->job->id, (int)d->partition, (long long)d->offset);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:i}", "status", "queued",
+                          "repository", d->job->key, "owner", d->job->owner, "id", d->job->id,
+                          "partition", (int)d->partition, "offset", (json_int_t)d->offset,
+                          "maxPRs", d->job->max_prs, "sinceDays", d->job->since_days);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+static int parse_args(int argc, char **argv, struct producer_opts *o, struct repo_list *list)
+{
+    static const struct option longopts[] = {
+        CLI_LONGOPTS,
+        {"file", required_argument, 0, 'f'},
+        {"max-prs", required_argument, 0, OPT_MAX_PRS},
+        {"since-days", required_argument, 0, OPT_SINCE_DAYS},
+        {"json", no_argument, 0, OPT_JSON},
+        {"triggered-from", required_argument, 0, OPT_TRIGGER},
+        {0, 0, 0, 0}};
+    const char *files[64];
+    int nfiles = 0, c;
+
+    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "f:", longopts, NULL)) != -1) {
+        enum cli_result r = cli_common_option(&o->common, c, optarg);
+        if (r == CLI_EXIT_OK)
+            return 1;
+        if (r == CLI_USAGE_ERROR)
+            return -1;
+        if (r == CLI_HANDLED)
+            continue;
+        if (c == 'f' && nfiles < 64)
+            files[nfiles++] = optarg;
+        else if (c == OPT_MAX_PRS) {
+            if (parse_range("--max-prs", optarg, 1, 1000, &o->max_prs))
+                return -1;
+        } else if (c == OPT_SINCE_DAYS) {
+            if (parse_range("--since-days", optarg, 1, 365, &o->since_days))
+                return -1;
+        } else if (c == OPT_JSON)
+            o->json = 1;
+        else if (c == OPT_TRIGGER)
+            o->trigger = optarg;
+        else
+            return -1;
+    }
+    if (o->common.want_help) {
+        usage(stdout);
+        return 1;
+    }
+    list->max_prs = o->max_prs;
+    list->since_days = o->since_days;
+    list->trigger = o->trigger;
+    for (int i = optind; i < argc; i++)
+        repo_list_add(list, argv[i], "argument");
+    for (int i = 0; i < nfiles; i++)
+        if (repo_list_add_file(list, files[i]))
+            return -1;
+    if (list->n == 0 && list->rejected == 0) {
+        fprintf(stderr, "no repositories given\n");
+        return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *producer_new(const struct cli_common *c)
+{
+    static const char *const defaults[] = {"enable.idempotence", "true", "acks", "all",
+                                           "linger.ms", "5", "client.id", "backfill-producer",
+                                           NULL};
+    char err[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, defaults, c->props, err, sizeof err);
+    rd_kafka_t *rk;
+    if (!conf) {
+        log_error("%s", err);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new failed: we still own conf */
+        log_error("cannot create the Kafka producer: %s", err);
+    }
+    return rk; /* on success rd_kafka_new owns conf */
+}
+
+static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const struct repo_list *list,
+                       struct delivery *dl)
+{
+    int failed = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        const struct job *job = &list->jobs[i];
+        char *value = job_encode(job);
+        rd_kafka_resp_err_t err;
+        dl[i].job = job;
+        if (!value) {
+            dl[i].done = -1;
+            snprintf(dl[i].error, sizeof dl[i].error, "out of memory");
+            continue;
+        }
+        do {
+            err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(o->common.jobs_topic),
+                RD_KAFKA_V_KEY(job->key, strlen(job->key)),
+                RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                RD_KAFKA_V_HEADER("event", EVENT_JOB, -1), RD_KAFKA_V_OPAQUE(&dl[i]),
+                RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(rk, 100);
+        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        if (err) {
+            free(value); /* not enqueued: still ours */
+            dl[i].done = -1;
+            snprintf(dl[i].error, sizeof dl[i].error, "%s", rd_kafka_err2str(err));
+        }
+        rd_kafka_poll(rk, 0);
+    }
+    if (rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("some jobs were not acknowledged within 60 s");
+    for (size_t i = 0; i < list->n; i++) {
+        if (dl[i].done == 1) {
+            print_queued(&dl[i], o->json);
+        } else {
+            failed++;
+            fprintf(stderr, "%s/%s: not queued: %s\n", dl[i].job->owner, dl[i].job->name,
+                    dl[i].done == -1 ? dl[i].error : "delivery not acknowledged");
+        }
+    }
+    fflush(stdout);
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    struct producer_opts o = {.max_prs = JOB_DEFAULT_MAX_PRS,
+                              .since_days = JOB_DEFAULT_SINCE_DAYS,
+                              .trigger = "bulk_add_cli"};
+    struct repo_list list;
+    struct delivery *dl = NULL;
+    rd_kafka_t *rk = NULL;
+    int rc = 2, pr, failed;
+    char err[512];
+
+    log_init("producer");
+    repo_list_init(&list);
+    if (cli_common_init(&o.common)) {
+        fprintf(stderr, "out of memory\n");
+        return 2;
+    }
+    pr = parse_args(argc, argv, &o, &list);
+    if (pr != 0) {
+        if (pr < 0)
+            fprintf(stderr, "Try 'backfill-producer --help'.\n");
+        rc = pr > 0 ? 0 : 2;
+        goto done;
+    }
+    cli_common_apply(&o.common);
+    rc = 1;
+    if (list.n == 0)
+        goto done;
+    dl = calloc(list.n, sizeof *dl);
+    rk = dl ? producer_new(&o.common) : NULL;
+    if (!rk)
+        goto done;
+    struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
+                                   {o.common.progress_topic, o.common.partitions},
+                                   {o.common.dlq_topic, 1}};
+    if (kafka_ensure_topics(rk, topics, 3, 15000, err, sizeof err)) {
+        log_error("%s", err);
+        goto done;
+    }
+    failed = publish_all(rk, &o, &list, dl);
+    log_info("queued %zu of %zu repositories (%zu rejected, %d not delivered)", list.n - (size_t)failed,
+             list.n + list.rejected, list.rejected, failed);
+    rc = failed || list.rejected ? 1 : 0;
+done:
+    if (rk)
+        rd_kafka_destroy(rk);
+    free(dl);
+    repo_list_free(&list);
+    cli_common_free(&o.common);
+    return rc;
+}

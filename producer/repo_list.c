@@ -1,0 +1,101 @@
+/* repo_list: see repo_list.h. */
+#include "repo_list.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void repo_list_init(struct repo_list *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_prs = JOB_DEFAULT_MAX_PRS;
+    l->since_days = JOB_DEFAULT_SINCE_DAYS;
+}
+
+void repo_list_free(struct repo_list *l)
+{
+    free(l->jobs);
+    l->jobs = NULL;
+    l->n = l->cap = 0;
+}
+
+static int repo_list_contains(const struct repo_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->jobs[i].key, key) == 0)
+            return 1;
+    return 0;
+}
+
+int repo_list_add(struct repo_list *l, const char *entry, const char *where)
+{
+    char buf[REPO_FULL_MAX + 2], owner[REPO_OWNER_MAX + 1], name[REPO_NAME_MAX + 1];
+    char key[REPO_FULL_MAX + 1], err[256];
+    size_t len;
+
+    while (isspace((unsigned char)*entry))
+        entry++;
+    len = strlen(entry);
+    while (len && isspace((unsigned char)entry[len - 1]))
+        len--;
+    if (len >= sizeof buf) {
+        fprintf(stderr, "%s: rejected '%.60s…': longer than owner/name can be\n", where, entry);
+        l->rejected++;
+        return 0;
+    }
+    memcpy(buf, entry, len);
+    buf[len] = '\0';
+    if (repo_parse(buf, owner, name, err, sizeof err)) {
+        fprintf(stderr, "%s: rejected '%s': %s\n", where, buf, err);
+        l->rejected++;
+        return 0;
+    }
+    repo_key(owner, name, key);
+    if (repo_list_contains(l, key)) {
+        l->duplicates++;
+        return 0;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct job *nj = realloc(l->jobs, cap * sizeof *nj);
+        if (!nj)
+            return -1;
+        l->jobs = nj;
+        l->cap = cap;
+    }
+    job_init(&l->jobs[l->n], owner, name, l->trigger);
+    l->jobs[l->n].max_prs = l->max_prs;
+    l->jobs[l->n].since_days = l->since_days;
+    l->n++;
+    return 0;
+}
+
+int repo_list_add_file(struct repo_list *l, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    char line[1024], where[512];
+    unsigned lineno = 0;
+
+    if (!f) {
+        fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *p = line, *hash = strchr(line, '#');
+        lineno++;
+        if (hash)
+            *hash = '\0';
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            continue;
+        snprintf(where, sizeof where, "%s:%u", strcmp(path, "-") == 0 ? "stdin" : path, lineno);
+        if (repo_list_add(l, p, where))
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    return 0;
+}

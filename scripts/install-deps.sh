@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Install everything backfill needs to build, test and demo on Debian 12,
+# as root. Idempotent: each step is skipped when already done (a second run
+# takes about a second).
+#
+#   1. Debian packages (compilers, C libraries, kcat, the Postgres server...)
+#   2. Python venv at .cache/venv from tests/requirements.txt
+#   3. `npm ci` in tests/graphql (when its package-lock.json exists)
+#   4. Apache Kafka jars into .cache/kafka-libs (Maven, from tests/env/pom.xml)
+#
+# usage: scripts/install-deps.sh [--force]   (--force redoes steps 2-4)
+#
+# Java 17, Maven, Node.js and Python 3 are expected on the machine already.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=$root/.cache
+force=0
+[[ ${1:-} == --force ]] && force=1
+[[ $# -le 1 && ( $# -eq 0 || $force -eq 1 ) ]] || {
+    echo "usage: $0 [--force]" >&2
+    exit 2
+}
+
+say() { echo "install-deps: $*" >&2; }
+die() { echo "install-deps: error: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null || die "$1 not found on PATH ($2)"; }
+sha() { sha256sum "$@" | sha256sum | cut -c1-64; }
+
+t_start=$SECONDS
+mkdir -p "$cache"
+
+# --- 1. Debian packages -------------------------------------------------------
+packages=(
+    build-essential cmake pkg-config
+    librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev
+    kcat
+    postgresql postgresql-client
+    clang   # libFuzzer: clang-14 pulls in libclang-rt-14-dev
+    tmux valgrind
+    procps  # ps/pgrep for the test helpers
+)
+missing=()
+for p in "${packages[@]}"; do
+    if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    [[ $EUID -eq 0 ]] || die "need root to install: ${missing[*]}"
+    say "installing Debian packages: ${missing[*]}"
+    # Tests make their own throwaway clusters; do not let the postgresql
+    # package create (and try to start) a system-wide "main" cluster.
+    if [[ ! -e /etc/postgresql-common/createcluster.d/backfill.conf ]]; then
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/backfill.conf
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        die "apt-get install ${missing[*]} failed"
+else
+    say "Debian packages: present"
+fi
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+    die "initdb not found under /usr/lib/postgresql/*/bin"
+
+# --- 2. Python venv -----------------------------------------------------------
+need python3 "Python 3.11 is expected"
+venv=$cache/venv
+req=$root/tests/requirements.txt
+[[ -f $req ]] || die "missing $req"
+stamp=$(sha "$req")
+if ((force)) || [[ ! -x $venv/bin/python || $(cat "$venv/.stamp" 2>/dev/null) != "$stamp" ]]; then
+    say "creating Python venv in $venv"
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        # Debian's own python3 ships venv support separately.
+        [[ $EUID -eq 0 ]] || die "python3 lacks venv/ensurepip; install python3-venv"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq || die "apt-get update failed"
+        apt-get install -y -qq --no-install-recommends python3-venv >/dev/null ||
+            die "could not install python3-venv"
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" ||
+        die "pip install -r $req failed"
+    echo "$stamp" >"$venv/.stamp"
+else
+    say "Python venv: up to date"
+fi
+
+# --- 3. npm project for the GraphQL schema checks -------------------------------
+gql=$root/tests/graphql
+if [[ -f $gql/package-lock.json && -f $gql/package.json ]]; then
+    need npm "Node.js 20 is expected"
+    stamp=$(sha "$gql/package-lock.json" "$gql/package.json")
+    if ((force)) || [[ $(cat "$gql/node_modules/.backfill-stamp" 2>/dev/null) != "$stamp" ]]; then
+        say "npm ci in tests/graphql"
+        (cd "$gql" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci in $gql failed"
+        echo "$stamp" >"$gql/node_modules/.backfill-stamp"
+    else
+        say "tests/graphql node_modules: up to date"
+    fi
+fi
+
+# --- 4. Kafka jars ----------------------------------------------------------------
+need java "Java 17 is expected"
+need mvn "Maven is expected"
+pom=$root/tests/env/pom.xml
+libs=$cache/kafka-libs
+stamp=$(sha "$pom")
+if ((force)) || [[ $(cat "$libs/.stamp" 2>/dev/null) != "$stamp" ]] ||
+    ! compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
+    say "fetching Kafka jars into $libs (Maven)"
+    rm -rf "$libs.tmp"
+    if ! mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$pom" \
+        dependency:copy-dependencies -DoutputDirectory="$libs.tmp" >"$cache/mvn.log" 2>&1; then
+        sed 's/\x1b\[[0-9;]*m//g' "$cache/mvn.log" | tail -n 40 >&2
+        die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
+    fi
+    compgen -G "$libs.tmp/kafka_2.13-*.jar" >/dev/null || die "no kafka_2.13 jar was fetched"
+    echo "$stamp" >"$libs.tmp/.stamp"
+    rm -rf "$libs"
+    mv "$libs.tmp" "$libs"
+else
+    say "Kafka jars: up to date"
+fi
+
+say "done in $((SECONDS - t_start))s"

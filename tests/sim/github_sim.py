@@ -1,0 +1,1555 @@
+#!/usr/bin/env python3
+"""GitHub GraphQL API simulator for backfill's tests (Python 3 stdlib only).
+
+    python3 tests/sim/github_sim.py --port 0 --port-file PATH [--latency-ms N]
+        [--budget N] [--reset-seconds N] [--token T] [--nul-text]
+        [--repo owner/name=IN_WINDOW:OLDER ...]
+
+Serves POST /graphql the way api.github.com does for the backfill worker's
+query: a small GraphQL parser/executor over a mini copy of GitHub's schema
+(only the types the worker touches), so unknown fields, missing selections,
+undeclared variables, `first` > 100 and bad cursors are rejected like GitHub
+does, and only the fields that were asked for are returned.
+
+Pull requests are deterministic per repository (a hash of the lower-cased
+"owner/name" and the PR number); timestamps are relative to server start.
+In-window PRs are created between 1 hour and 29 days before start, older PRs
+between 31 and 400 days before start; none between 29 and 31 days.
+
+Admin endpoints (no auth), all JSON:
+  GET  /healthz                  -> "ok"
+  GET  /_sim/stats               -> {"requests", "points", "by_repo", ...}
+  GET  /_sim/requests            -> [{"repo","first","after","status","cost","t",...}]
+  POST /_sim/reset-stats
+  GET  /_sim/expected?repo=o/n&max=200&since_days=30
+  POST /_sim/faults  {"repo": "o/n"|null, "kind": K, "count": N, "retryAfter": S}
+  GET  /_sim/faults   DELETE /_sim/faults
+  GET  /_sim/config   POST /_sim/config {"latencyMs","budget","resetSeconds","remaining","nulText"}
+"""
+
+import argparse
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+DAY = 86400
+HOUR = 3600
+
+BUILTIN_REPOS = {
+    "sveltejs/svelte": (250, 40),
+    "preactjs/preact": (50, 30),
+    "alpinejs/alpine": (0, 20),
+    "solidjs/solid": (120, 10),
+    "lit/lit": (100, 5),
+    "polymer/polymer": (0, 0),
+    "aurelia/framework": (7, 0),
+    "emberjs/ember.js": (205, 0),
+    "stimulus-use/stimulus-use": (30, 200),
+    "hotwired/turbo": (180, 50),
+}
+
+SIM_OWNER_RE = re.compile(r"^sim-(\d{1,9})-(\d{1,9})$", re.IGNORECASE)
+
+FAULT_KINDS = ("502", "504", "something_went_wrong", "secondary", "429",
+               "malformed", "slow", "rate_limit_type")
+
+SECONDARY_BODY = {
+    "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+}
+
+MAX_PAGE = 100
+ID_BASE = 2_000_000_000_000_000_000  # > 2**53, and ID_BASE + 10**18 < 2**63
+
+
+def iso(epoch):
+    return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def github_json(obj):
+    """Serialise like GitHub (Rails): UTF-8, compact, with <, >, &, U+2028 and
+    U+2029 escaped as \\uXXXX (these only occur inside strings)."""
+    s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return s.encode("utf-8")
+
+
+def _h(*parts):
+    return int.from_bytes(hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()[:8], "big")
+
+
+# --------------------------------------------------------------------------
+# Deterministic data
+# --------------------------------------------------------------------------
+
+USER_FIRST = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+              "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil",
+              "trent", "victor", "walter", "yuki", "zoe", "Rich", "DanTheMan", "xX"]
+USER_SECOND = ["dev", "codes", "hacks", "js", "42", "io", "Harris", "oss", "builds", "Xx"]
+
+BOTS = [  # (login as GraphQL returns it, databaseId, app id for avatar)
+    ("dependabot", 49699333, 29110),
+    ("renovate", 29139614, 2740),
+    ("github-actions", 41898282, 15368),
+    ("changeset-bot", 38271998, 28616),
+]
+
+AREAS = ["compiler", "runtime", "SSR", "hydration", "router", "types", "docs",
+         "reactivity", "transitions", "build", "CI", "store", "devtools"]
+THINGS = ["memory leak", "race condition", "off-by-one", "null deref", "flaky test",
+          "slot fallback", "event delegation", "source maps", "keyed each"]
+PKGS = ["vite", "typescript", "rollup", "esbuild", "eslint", "prettier", "vitest", "acorn"]
+BRANCH_WORDS = ["fix", "feat", "chore", "refactor", "perf", "docs"]
+
+
+class Repo:
+    """A known repository with a deterministic set of pull requests."""
+
+    def __init__(self, full_name, in_window, older, start):
+        self.full_name = full_name  # canonical spelling
+        self.key = full_name.lower()
+        self.owner, self.name = full_name.split("/", 1)
+        self.in_window = int(in_window)
+        self.older = int(older)
+        self.total = self.in_window + self.older
+        self.start = int(start)
+        self.database_id = 100_000_000 + _h("repo", self.key) % 1_900_000_000  # < 2**31
+        self.id_prefix = (_h("repo-ids", self.key) % 1_000_000_000) * 1_000_000_000
+
+    # -- ordering: number N (1..total); higher number = newer ---------------
+    def created_at(self, n):
+        k, m = self.in_window, self.older
+        if n > m:  # in-window
+            i = self.total - n  # 0 = newest
+            span = 29 * DAY - HOUR
+            age = HOUR + (i * span / (k - 1) if k > 1 else 0)
+        else:
+            j = m - n
+            span = 369 * DAY
+            age = 31 * DAY + (j * span / (m - 1) if m > 1 else 0)
+        return self.start - int(round(age))
+
+    def full_database_id(self, n):
+        return ID_BASE + self.id_prefix + n
+
+    def cursor(self, n):
+        raw = "cursor:v2:%d:%d" % (self.database_id, n)
+        return base64.b64encode(raw.encode()).decode()
+
+    def decode_cursor(self, cur):
+        """-> PR number to continue after (exclusive), or None if invalid."""
+        if not isinstance(cur, str) or not cur or len(cur) > 200:
+            return None
+        try:
+            raw = base64.b64decode(cur.encode("ascii"), validate=True).decode("ascii")
+        except (binascii.Error, ValueError, UnicodeError):
+            return None
+        m = re.fullmatch(r"cursor:v2:(\d+):(\d+)", raw)
+        if not m or int(m.group(1)) != self.database_id:
+            return None
+        n = int(m.group(2))
+        if n < 1 or n > self.total:
+            return None
+        return n
+
+    def author(self, n):
+        r = _h("author", self.key, n) % 100
+        if r < 5:
+            return None  # ghost (deleted account)
+        if r < 17:
+            login, dbid, app = BOTS[_h("bot", self.key, n) % len(BOTS)]
+            return {"__typename": "Bot", "login": login, "databaseId": dbid,
+                    "avatarUrl": "https://avatars.githubusercontent.com/in/%d?v=4" % app,
+                    "url": "https://github.com/apps/%s" % login,
+                    "resourcePath": "/apps/%s" % login,
+                    "id": "BOT_kgDO%s" % base64.b64encode(str(dbid).encode()).decode().rstrip("=")}
+        u = _h("user", self.key, n) % (len(USER_FIRST) * len(USER_SECOND))
+        login = "%s-%s" % (USER_FIRST[u % len(USER_FIRST)], USER_SECOND[u // len(USER_FIRST)])
+        dbid = 1000 + _h("uid", login) % 150_000_000
+        return {"__typename": "User", "login": login, "databaseId": dbid,
+                "avatarUrl": "https://avatars.githubusercontent.com/u/%d?v=4" % dbid,
+                "url": "https://github.com/%s" % login, "resourcePath": "/%s" % login,
+                "id": "U_kgDO%s" % base64.b64encode(str(dbid).encode()).decode().rstrip("="),
+                "name": login.replace("-", " ").title()}
+
+    def pr(self, n, nul_text=False):
+        """The full PullRequest object for number n (all fields)."""
+        key = self.key
+        h = lambda *salt: _h(key, n, *salt)  # noqa: E731
+        created = self.created_at(n)
+        in_window = n > self.older
+        st = h("state") % 100
+        if in_window:
+            state = "OPEN" if st < 35 else ("MERGED" if st < 85 else "CLOSED")
+        else:
+            state = "OPEN" if st < 10 else ("MERGED" if st < 75 else "CLOSED")
+        is_draft = state == "OPEN" and h("draft") % 100 < 30
+        author = self.author(n)
+        is_bot = author is not None and author["__typename"] == "Bot"
+
+        # updatedAt >= closedAt >= createdAt; never after server start
+        limit = self.start - 60
+        life = min(h("life") % (12 * DAY) + 120, max(limit - created, 0))
+        closed_at = merged_at = None
+        if state in ("CLOSED", "MERGED"):
+            closed = created + life
+            closed_at = iso(closed)
+            if state == "MERGED":
+                merged_at = closed_at
+            updated = min(closed + h("upd") % (2 * DAY), limit)
+            updated = max(updated, closed)
+        else:
+            updated = created + life
+        area = AREAS[h("area") % len(AREAS)]
+        thing = THINGS[h("thing") % len(THINGS)]
+        if is_bot:
+            pkg = PKGS[h("pkg") % len(PKGS)]
+            a, b = h("v1") % 20, h("v2") % 30
+            title = "chore(deps): bump %s from %d.%d.0 to %d.%d.1" % (pkg, a, b, a, b)
+            head = "%s/npm_and_yarn/%s-%d.%d.1" % (author["login"], pkg, a, b)
+        else:
+            templates = [
+                "Fix %s in %s" % (thing, area),
+                "🚀 Improve %s performance" % area,
+                "修复 %s 中的内存泄漏 (#%d)" % (area, n),
+                "Cafe\u0301: handle combining accents in %s" % area,
+                "feat(%s): support <svelte:%s> & \"quoted\" attributes" % (area, thing.replace(" ", "-")),
+                "Handle back\\slash paths in %s" % area,
+                "إصلاح %s — RTL text" % area,
+                "Family 👩\u200d👩\u200d👧 & flag 🇯🇵 emoji in %s" % area,
+                "Support 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math letters in %s" % area,
+                "Line\u2028separator in %s title" % area,
+                "refactor(%s): tidy %s" % (area, thing),
+                "docs: explain %s" % thing,
+            ]
+            title = templates[h("title") % len(templates)]
+            word = BRANCH_WORDS[h("bw") % len(BRANCH_WORDS)]
+            head = ("%s/ünïcödé-%d" % (word, n)) if h("ub") % 10 == 0 else ("%s/%s-%d" % (word, area.lower(), n))
+        base = ["main", "main", "main", "main", "master", "next", "v4"][h("base") % 7]
+
+        bk = h("body") % 100
+        if bk < 10:
+            body = ""  # PullRequest.body is String! — GitHub returns "" for no body
+        elif bk < 13:
+            body = big_body(key, n)
+        else:
+            body = ("## Summary\r\n\r\nThis PR fixes %s in **%s**.\r\n\r\n"
+                    "- [x] tests\r\n- [ ] docs\r\n\r\n```js\r\nconst a = \"<tag>\" && 'b';\r\n```\r\n"
+                    "Closes #%d. Thanks 🙏 — 谢谢 — ñandú\ttab" % (thing, area, max(n - 1, 1)))
+        if nul_text and h("nul") % 10 == 0:
+            title = title + " NUL\u0000here"
+            body = "before\u0000after " + body
+        additions = h("add") % 2000 if h("add0") % 20 else 0
+        deletions = h("del") % 800
+        changed = 1 + h("files") % 60 if (additions or deletions) else 0
+        num = self.full_database_id(n)
+        return {
+            "__typename": "PullRequest",
+            "id": "PR_kwDO%s" % base64.b64encode(("%d:%d" % (self.database_id, n)).encode()).decode().rstrip("="),
+            "fullDatabaseId": str(num),
+            "number": n,
+            "title": title,
+            "body": body,
+            "state": state,
+            "isDraft": is_draft,
+            "merged": state == "MERGED",
+            "closed": state != "OPEN",
+            "createdAt": iso(created),
+            "updatedAt": iso(updated),
+            "closedAt": closed_at,
+            "mergedAt": merged_at,
+            "additions": additions,
+            "deletions": deletions,
+            "changedFiles": changed,
+            "baseRefName": base,
+            "headRefName": head,
+            "url": "https://github.com/%s/pull/%d" % (self.full_name, n),
+            "permalink": "https://github.com/%s/pull/%d" % (self.full_name, n),
+            "resourcePath": "/%s/pull/%d" % (self.full_name, n),
+            "locked": False,
+            "author": author,
+            "_databaseId_overflow": num,
+        }
+
+
+def big_body(key, n):
+    """~100 KB of markdown with multi-byte characters."""
+    line = "Line %%05d of a very long description — ünïcödé ✓ 漢字 🎉 <b>&amp;</b> \"q\" \\ %s\r\n" % key
+    parts = [line % i for i in range(900)]
+    s = "".join(parts)
+    return s[: 100_000]
+
+
+# --------------------------------------------------------------------------
+# Minimal GraphQL: lexer, parser, schema, validation, execution
+# --------------------------------------------------------------------------
+
+class GQLError(Exception):
+    def __init__(self, message, line=None, column=None, **extra):
+        super().__init__(message)
+        self.err = {"message": message}
+        if line is not None:
+            self.err["locations"] = [{"line": line, "column": column}]
+        self.err.update(extra)
+
+
+_PUNCT = set("!$&()[]{}:=@|")
+_NAME_RE = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+_NUM_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_TOKNAMES = {"{": "LCURLY", "}": "RCURLY", "(": "LPAREN", ")": "RPAREN", "[": "LBRACKET",
+             "]": "RBRACKET", ":": "COLON", "$": "VAR_SIGN", "!": "BANG", "=": "EQUALS",
+             "@": "DIR_SIGN", "...": "ELLIPSIS", "|": "PIPE", "&": "AMP"}
+
+
+def tokenize(src):
+    toks = []
+    i, n, line, ls = 0, len(src), 1, 0
+    while i < n:
+        c = src[i]
+        if c in " \t,\ufeff":
+            i += 1
+            continue
+        if c == "\n" or c == "\r":
+            if c == "\r" and i + 1 < n and src[i + 1] == "\n":
+                i += 1
+            i += 1
+            line += 1
+            ls = i
+            continue
+        if c == "#":
+            while i < n and src[i] not in "\r\n":
+                i += 1
+            continue
+        col = i - ls + 1
+        if src.startswith("...", i):
+            toks.append(("P", "...", line, col))
+            i += 3
+        elif c in _PUNCT:
+            toks.append(("P", c, line, col))
+            i += 1
+        elif c == "_" or c.isascii() and c.isalpha():
+            m = _NAME_RE.match(src, i)
+            toks.append(("NAME", m.group(0), line, col))
+            i = m.end()
+        elif c == "-" or c.isdigit():
+            m = _NUM_RE.match(src, i)
+            if not m:
+                raise GQLError("Parse error on \"%s\" at [%d, %d]" % (c, line, col), line, col)
+            text = m.group(0)
+            toks.append(("FLOAT" if (m.group(2) or m.group(3)) else "INT", text, line, col))
+            i = m.end()
+        elif c == '"':
+            if src.startswith('"""', i):
+                j = i + 3
+                buf = []
+                while True:
+                    if j >= n:
+                        raise GQLError("Parse error: unterminated string at [%d, %d]" % (line, col), line, col)
+                    if src.startswith('\\"""', j):
+                        buf.append('"""')
+                        j += 4
+                    elif src.startswith('"""', j):
+                        j += 3
+                        break
+                    else:
+                        if src[j] == "\n":
+                            line += 1
+                            ls = j + 1
+                        buf.append(src[j])
+                        j += 1
+                toks.append(("STRING", "".join(buf), line, col))
+                i = j
+            else:
+                j = i + 1
+                buf = []
+                while True:
+                    if j >= n or src[j] in "\r\n":
+                        raise GQLError("Parse error: unterminated string at [%d, %d]" % (line, col), line, col)
+                    ch = src[j]
+                    if ch == '"':
+                        j += 1
+                        break
+                    if ch == "\\":
+                        e = src[j + 1:j + 2]
+                        simple = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f",
+                                  "n": "\n", "r": "\r", "t": "\t"}
+                        if e in simple:
+                            buf.append(simple[e])
+                            j += 2
+                        elif e == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", src[j + 2:j + 6] or ""):
+                            buf.append(chr(int(src[j + 2:j + 6], 16)))
+                            j += 6
+                        else:
+                            raise GQLError("Parse error: bad escape at [%d, %d]" % (line, col), line, col)
+                    else:
+                        buf.append(ch)
+                        j += 1
+                toks.append(("STRING", "".join(buf), line, col))
+                i = j
+        else:
+            raise GQLError("Parse error on \"%s\" at [%d, %d]" % (c, line, col), line, col)
+    toks.append(("EOF", "", line, i - ls + 1))
+    return toks
+
+
+class Field:
+    __slots__ = ("alias", "name", "args", "directives", "selections", "line", "column")
+
+    def __init__(self, alias, name, args, directives, selections, line, column):
+        self.alias, self.name, self.args = alias, name, args
+        self.directives, self.selections = directives, selections
+        self.line, self.column = line, column
+
+    @property
+    def key(self):
+        return self.alias or self.name
+
+
+class InlineFragment:
+    __slots__ = ("type_condition", "directives", "selections", "line", "column")
+
+    def __init__(self, tc, directives, selections, line, column):
+        self.type_condition, self.directives, self.selections = tc, directives, selections
+        self.line, self.column = line, column
+
+
+class FragmentSpread:
+    __slots__ = ("name", "directives", "line", "column")
+
+    def __init__(self, name, directives, line, column):
+        self.name, self.directives, self.line, self.column = name, directives, line, column
+
+
+class Parser:
+    def __init__(self, src):
+        self.toks = tokenize(src)
+        self.i = 0
+
+    def peek(self, k=0):
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def next(self):
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def fail(self, t):
+        kind, val, line, col = t
+        shown = val if kind != "EOF" else "end of file"
+        name = _TOKNAMES.get(val, kind if kind != "P" else val) if kind != "EOF" else "EOF"
+        raise GQLError('Parse error on "%s" (%s) at [%d, %d]' % (shown, name, line, col), line, col)
+
+    def expect(self, val):
+        t = self.next()
+        if t[0] != "P" or t[1] != val:
+            self.fail(t)
+        return t
+
+    def is_p(self, val):
+        t = self.peek()
+        return t[0] == "P" and t[1] == val
+
+    def name(self):
+        t = self.next()
+        if t[0] != "NAME":
+            self.fail(t)
+        return t[1]
+
+    def document(self):
+        ops, frags = [], {}
+        while self.peek()[0] != "EOF":
+            t = self.peek()
+            if t[0] == "P" and t[1] == "{":
+                ops.append({"type": "query", "name": None, "vars": [], "selections": self.selection_set(),
+                            "line": t[2], "column": t[3]})
+            elif t[0] == "NAME" and t[1] in ("query", "mutation", "subscription"):
+                self.next()
+                name = self.name() if self.peek()[0] == "NAME" else None
+                var_defs = self.variable_definitions() if self.is_p("(") else []
+                self.directives()
+                ops.append({"type": t[1], "name": name, "vars": var_defs,
+                            "selections": self.selection_set(), "line": t[2], "column": t[3]})
+            elif t[0] == "NAME" and t[1] == "fragment":
+                self.next()
+                fname = self.name()
+                on = self.name()
+                if on != "on":
+                    self.fail(self.toks[self.i - 1])
+                tc = self.name()
+                self.directives()
+                frags[fname] = (tc, self.selection_set(), t[2], t[3])
+            else:
+                self.fail(t)
+        if not ops:
+            raise GQLError("Parse error: no operation in document")
+        return ops, frags
+
+    def variable_definitions(self):
+        self.expect("(")
+        out = []
+        while not self.is_p(")"):
+            t = self.expect("$")
+            name = self.name()
+            self.expect(":")
+            typ = self.type_ref()
+            default = None
+            has_default = False
+            if self.is_p("="):
+                self.next()
+                default = self.value(const=True)
+                has_default = True
+            self.directives()
+            out.append({"name": name, "type": typ, "default": default, "has_default": has_default,
+                        "line": t[2], "column": t[3]})
+        self.next()
+        if not out:
+            self.fail(self.toks[self.i - 1])
+        return out
+
+    def type_ref(self):
+        if self.is_p("["):
+            self.next()
+            inner = self.type_ref()
+            self.expect("]")
+            s = "[%s]" % inner
+        else:
+            s = self.name()
+        if self.is_p("!"):
+            self.next()
+            s += "!"
+        return s
+
+    def selection_set(self):
+        self.expect("{")
+        sels = []
+        while not self.is_p("}"):
+            sels.append(self.selection())
+        self.next()
+        if not sels:
+            self.fail(self.toks[self.i - 1])
+        return sels
+
+    def selection(self):
+        t = self.peek()
+        if t[0] == "P" and t[1] == "...":
+            self.next()
+            nt = self.peek()
+            if nt[0] == "NAME" and nt[1] != "on":
+                name = self.name()
+                return FragmentSpread(name, self.directives(), t[2], t[3])
+            tc = None
+            if nt[0] == "NAME" and nt[1] == "on":
+                self.next()
+                tc = self.name()
+            dirs = self.directives()
+            return InlineFragment(tc, dirs, self.selection_set(), t[2], t[3])
+        if t[0] != "NAME":
+            self.fail(t)
+        self.next()
+        alias, name = None, t[1]
+        if self.is_p(":"):
+            self.next()
+            alias, name = name, self.name()
+        args = self.arguments() if self.is_p("(") else {}
+        dirs = self.directives()
+        sels = self.selection_set() if self.is_p("{") else None
+        return Field(alias, name, args, dirs, sels, t[2], t[3])
+
+    def arguments(self):
+        self.expect("(")
+        out = {}
+        while not self.is_p(")"):
+            name = self.name()
+            self.expect(":")
+            out[name] = self.value()
+        self.next()
+        return out
+
+    def directives(self):
+        out = []
+        while self.is_p("@"):
+            self.next()
+            name = self.name()
+            out.append((name, self.arguments() if self.is_p("(") else {}))
+        return out
+
+    def value(self, const=False):
+        t = self.next()
+        kind, val = t[0], t[1]
+        if kind == "P" and val == "$" and not const:
+            return ("var", self.name(), t[2], t[3])
+        if kind == "INT":
+            return ("lit", int(val))
+        if kind == "FLOAT":
+            return ("lit", float(val))
+        if kind == "STRING":
+            return ("lit", val)
+        if kind == "NAME":
+            if val in ("true", "false"):
+                return ("lit", val == "true")
+            if val == "null":
+                return ("lit", None)
+            return ("enum", val)
+        if kind == "P" and val == "[":
+            items = []
+            while not self.is_p("]"):
+                items.append(self.value(const))
+            self.next()
+            return ("list", items)
+        if kind == "P" and val == "{":
+            fields = {}
+            while not self.is_p("}"):
+                k = self.name()
+                self.expect(":")
+                fields[k] = self.value(const)
+            self.next()
+            return ("obj", fields)
+        self.fail(t)
+
+
+class Enum(str):
+    """An enum value (from a literal, or a string variable for an enum type)."""
+
+
+# Mini copy of GitHub's schema: type -> {field: (type, {arg: type})}
+ACTOR_FIELDS = {"login": ("String!", {}), "avatarUrl": ("URI!", {"size": "Int"}),
+                "url": ("URI!", {}), "resourcePath": ("URI!", {})}
+SCHEMA = {
+    "Query": {
+        "rateLimit": ("RateLimit", {"dryRun": "Boolean"}),
+        "repository": ("Repository", {"owner": "String!", "name": "String!", "followRenames": "Boolean"}),
+    },
+    "RateLimit": dict({f: ("Int!", {}) for f in ("cost", "remaining", "limit", "used", "nodeCount")},
+                      resetAt=("DateTime!", {})),
+    "Repository": {
+        "databaseId": ("Int", {}), "id": ("ID!", {}), "name": ("String!", {}),
+        "nameWithOwner": ("String!", {}), "url": ("URI!", {}), "isPrivate": ("Boolean!", {}),
+        "pullRequests": ("PullRequestConnection!", {
+            "first": "Int", "after": "String", "last": "Int", "before": "String",
+            "orderBy": "IssueOrder", "states": "[PullRequestState!]", "labels": "[String!]",
+            "baseRefName": "String", "headRefName": "String"}),
+    },
+    "PullRequestConnection": {"pageInfo": ("PageInfo!", {}), "nodes": ("[PullRequest]", {}),
+                              "edges": ("[PullRequestEdge]", {}), "totalCount": ("Int!", {})},
+    "PullRequestEdge": {"cursor": ("String!", {}), "node": ("PullRequest", {})},
+    "PageInfo": {"hasNextPage": ("Boolean!", {}), "hasPreviousPage": ("Boolean!", {}),
+                 "startCursor": ("String", {}), "endCursor": ("String", {})},
+    "PullRequest": dict(
+        {f: ("String!", {}) for f in ("title", "body", "baseRefName", "headRefName")},
+        id=("ID!", {}), fullDatabaseId=("BigInt", {}), databaseId=("Int", {}),
+        number=("Int!", {}), state=("PullRequestState!", {}), isDraft=("Boolean!", {}),
+        merged=("Boolean!", {}), closed=("Boolean!", {}), locked=("Boolean!", {}),
+        createdAt=("DateTime!", {}), updatedAt=("DateTime!", {}), closedAt=("DateTime", {}),
+        mergedAt=("DateTime", {}), additions=("Int!", {}), deletions=("Int!", {}),
+        changedFiles=("Int!", {}), url=("URI!", {}), permalink=("URI!", {}),
+        resourcePath=("URI!", {}), author=("Actor", {})),
+    "Actor": dict(ACTOR_FIELDS),
+    "User": dict(ACTOR_FIELDS, databaseId=("Int", {}), id=("ID!", {}), name=("String", {})),
+    "Bot": dict(ACTOR_FIELDS, databaseId=("Int", {}), id=("ID!", {})),
+    "Organization": dict(ACTOR_FIELDS, databaseId=("Int", {}), id=("ID!", {}), name=("String", {})),
+    "Mannequin": dict(ACTOR_FIELDS, databaseId=("Int", {}), id=("ID!", {})),
+    "EnterpriseUserAccount": dict(ACTOR_FIELDS, id=("ID!", {}), name=("String", {})),
+}
+INTERFACES = {"Actor": {"User", "Bot", "Organization", "Mannequin", "EnterpriseUserAccount"}}
+SCALARS = {"Int", "Float", "String", "Boolean", "ID", "DateTime", "URI", "BigInt"}
+ENUMS = {"PullRequestState": {"OPEN", "CLOSED", "MERGED"},
+         "IssueOrderField": {"CREATED_AT", "UPDATED_AT", "COMMENTS"},
+         "OrderDirection": {"ASC", "DESC"}}
+INPUTS = {"IssueOrder": {"field": "IssueOrderField!", "direction": "OrderDirection!"}}
+DEPRECATED = {("PullRequest", "databaseId"):
+              "`databaseId` will be removed because it does not support 64-bit signed integer "
+              "identifiers. Use `fullDatabaseId` instead. Removal on 2024-07-01 UTC."}
+
+
+def base_type(t):
+    return t.strip("[]!")
+
+
+def coerce(value, typ, where):
+    """Coerce a JSON variable value (or resolved literal) to typ; raise ValueError."""
+    if typ.endswith("!"):
+        if value is None:
+            raise ValueError("Expected value to not be null")
+        return coerce(value, typ[:-1], where)
+    if value is None:
+        return None
+    if typ.startswith("["):
+        inner = typ[1:-1]
+        if not isinstance(value, list):
+            value = [value]
+        return [coerce(v, inner, where) for v in value]
+    if typ == "Int":
+        if isinstance(value, bool) or not isinstance(value, int) or not -2**31 <= value < 2**31:
+            raise ValueError("Could not coerce value %s to Int" % json.dumps(value))
+        return value
+    if typ == "Float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("Could not coerce value %s to Float" % json.dumps(value))
+        return float(value)
+    if typ in ("String", "DateTime", "URI", "BigInt"):
+        if not isinstance(value, str) or isinstance(value, Enum):
+            raise ValueError("Could not coerce value %s to %s" % (json.dumps(value), typ))
+        return value
+    if typ == "ID":
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError("Could not coerce value %s to ID" % json.dumps(value))
+        return str(value)
+    if typ == "Boolean":
+        if not isinstance(value, bool):
+            raise ValueError("Could not coerce value %s to Boolean" % json.dumps(value))
+        return value
+    if typ in ENUMS:
+        if not isinstance(value, str) or value not in ENUMS[typ]:
+            raise ValueError("Expected %s to be one of: %s" % (json.dumps(value), ", ".join(sorted(ENUMS[typ]))))
+        return Enum(value)
+    if typ in INPUTS:
+        if not isinstance(value, dict):
+            raise ValueError("Expected %s to be a key-value object" % json.dumps(value))
+        spec = INPUTS[typ]
+        out = {}
+        for k in value:
+            if k not in spec:
+                raise ValueError("Field is not defined on %s: %s" % (typ, k))
+        for k, t in spec.items():
+            out[k] = coerce(value.get(k), t, where)
+        return out
+    raise ValueError("Unknown type %s" % typ)
+
+
+class Request:
+    """One parsed+validated GraphQL request."""
+
+    def __init__(self, query, variables, operation_name):
+        self.errors = []
+        self.repo_arg = None  # (owner, name) of the first repository field
+        self.first = None
+        self.after = None
+        if not isinstance(query, str) or not query.strip():
+            raise GQLError("A query attribute must be specified and must be a string.")
+        ops, self.frags = Parser(query).document()
+        if operation_name:
+            ops = [o for o in ops if o["name"] == operation_name]
+            if not ops:
+                raise GQLError('No operation named "%s"' % operation_name)
+        elif len(ops) > 1:
+            raise GQLError("An operation name is required")
+        self.op = ops[0]
+        opname = "%s %s" % (self.op["type"], self.op["name"]) if self.op["name"] else self.op["type"]
+        self.opname = opname
+        if self.op["type"] != "query":
+            raise GQLError("Schema is not configured for %ss (simulator serves queries only)" % self.op["type"])
+        # variables
+        if variables is None:
+            variables = {}
+        if not isinstance(variables, dict):
+            raise GQLError("Variables must be an object")
+        self.var_defs = {v["name"]: v for v in self.op["vars"]}
+        self.vars = {}
+        for v in self.op["vars"]:
+            if base_type(v["type"]) not in SCALARS | set(ENUMS) | set(INPUTS):
+                self.errors.append({"message": "%s isn't a defined input type (on $%s)" % (base_type(v["type"]), v["name"]),
+                                    "locations": [{"line": v["line"], "column": v["column"]}],
+                                    "path": [opname],
+                                    "extensions": {"code": "variableRequiresValidType",
+                                                   "typeName": base_type(v["type"]), "variableName": v["name"]}})
+                continue
+            provided = v["name"] in variables
+            raw = variables.get(v["name"]) if provided else (self.resolve_const(v["default"]) if v["has_default"] else None)
+            try:
+                self.vars[v["name"]] = coerce(raw, v["type"], v["name"])
+            except ValueError as e:
+                self.errors.append({"message": "Variable $%s of type %s was provided invalid value" % (v["name"], v["type"]),
+                                    "locations": [{"line": v["line"], "column": v["column"]}],
+                                    "extensions": {"value": raw, "problems": [{"path": [], "explanation": str(e)}]}})
+        if self.errors:
+            return
+        self.used_vars = set()
+        self.validate_selections("Query", self.op["selections"], [opname], set())
+        for name, v in self.var_defs.items():
+            if name not in self.used_vars:
+                self.errors.append({"message": "Variable $%s is declared by %s but not used" % (name, self.op["name"] or "anonymous query"),
+                                    "locations": [{"line": v["line"], "column": v["column"]}],
+                                    "path": [opname],
+                                    "extensions": {"code": "variableNotUsed", "variableName": name}})
+
+    def resolve_const(self, node):
+        return self.resolve_value(node, None)
+
+    def resolve_value(self, node, typ):
+        kind = node[0]
+        if kind == "var":
+            return self.vars.get(node[1])
+        if kind == "lit":
+            return node[1]
+        if kind == "enum":
+            return Enum(node[1])
+        if kind == "list":
+            inner = typ[1:-1] if typ and typ.rstrip("!").startswith("[") else None
+            if inner:
+                inner = typ.rstrip("!")[1:-1]
+            return [self.resolve_value(x, inner) for x in node[1]]
+        if kind == "obj":
+            spec = INPUTS.get(base_type(typ or ""), {})
+            return {k: self.resolve_value(v, spec.get(k)) for k, v in node[1].items()}
+        raise AssertionError(node)
+
+    def check_var_usage(self, node, typ, argname, field):
+        """Validate variable references inside an argument value."""
+        if node[0] == "var":
+            name = node[1]
+            d = self.var_defs.get(name)
+            if d is None:
+                self.errors.append({"message": "Variable $%s is used by %s but not declared" % (name, self.op["name"] or "anonymous query"),
+                                    "locations": [{"line": node[2], "column": node[3]}],
+                                    "path": [self.opname],
+                                    "extensions": {"code": "variableNotDefined", "variableName": name}})
+                return False
+            self.used_vars.add(name)
+            dt = d["type"]
+            if base_type(dt) != base_type(typ) or dt.rstrip("!").count("[") != typ.rstrip("!").count("["):
+                self.errors.append({"message": "Type mismatch on variable $%s and argument %s (%s / %s)" % (name, argname, dt, typ),
+                                    "locations": [{"line": node[2], "column": node[3]}],
+                                    "path": [self.opname],
+                                    "extensions": {"code": "variableMismatch", "variableName": name,
+                                                   "typeName": dt, "argumentName": argname, "errorMessage": "Type mismatch"}})
+                return False
+            if typ.endswith("!") and not dt.endswith("!") and not d["has_default"]:
+                self.errors.append({"message": "Nullability mismatch on variable $%s and argument %s (%s / %s)" % (name, argname, dt, typ),
+                                    "locations": [{"line": node[2], "column": node[3]}],
+                                    "path": [self.opname],
+                                    "extensions": {"code": "variableMismatch", "variableName": name,
+                                                   "typeName": dt, "argumentName": argname, "errorMessage": "Nullability mismatch"}})
+                return False
+            return True
+        ok = True
+        if node[0] == "list":
+            for x in node[1]:
+                ok = self.check_var_usage(x, typ.rstrip("!")[1:-1] if typ.rstrip("!").startswith("[") else typ, argname, field) and ok
+        elif node[0] == "obj":
+            spec = INPUTS.get(base_type(typ), {})
+            for k, v in node[1].items():
+                ok = self.check_var_usage(v, spec.get(k, "String"), argname, field) and ok
+        return ok
+
+    def field_args(self, parent, f, path):
+        """Validate and resolve a field's arguments -> dict, or None on error."""
+        _, argdefs = SCHEMA[parent][f.name]
+        out = {}
+        ok = True
+        for a, node in f.args.items():
+            if a not in argdefs:
+                self.errors.append({"message": "Field '%s' doesn't accept argument '%s'" % (f.name, a),
+                                    "locations": [{"line": f.line, "column": f.column}], "path": path + [a],
+                                    "extensions": {"code": "argumentNotAccepted", "name": f.name,
+                                                   "typeName": "Field", "argumentName": a}})
+                ok = False
+                continue
+            if not self.check_var_usage(node, argdefs[a], a, f.name):
+                ok = False
+                continue
+            val = self.resolve_value(node, argdefs[a])
+            try:
+                out[a] = coerce(val, argdefs[a], a)
+            except ValueError:
+                shown = "$" + node[1] if node[0] == "var" else json.dumps(val)
+                self.errors.append({"message": "Argument '%s' on Field '%s' has an invalid value (%s). Expected type '%s'." % (a, f.name, shown, argdefs[a]),
+                                    "locations": [{"line": f.line, "column": f.column}], "path": path + [a],
+                                    "extensions": {"code": "argumentLiteralsIncompatible", "typeName": "Field",
+                                                   "argumentName": a}})
+                ok = False
+        missing = [a for a, t in argdefs.items() if t.endswith("!") and a not in f.args]
+        if missing:
+            self.errors.append({"message": "Field '%s' is missing required arguments: %s" % (f.name, ", ".join(missing)),
+                                "locations": [{"line": f.line, "column": f.column}], "path": path,
+                                "extensions": {"code": "missingRequiredArguments", "className": "Field",
+                                               "name": f.name, "arguments": ", ".join(missing)}})
+            ok = False
+        return out if ok else None
+
+    def validate_selections(self, parent, selections, path, seen_frags):
+        for s in selections:
+            if isinstance(s, FragmentSpread):
+                if s.name not in self.frags:
+                    self.errors.append({"message": "Fragment %s was used, but not defined" % s.name,
+                                        "locations": [{"line": s.line, "column": s.column}], "path": path + ["... %s" % s.name],
+                                        "extensions": {"code": "undefinedFragment", "fragmentName": s.name}})
+                    continue
+                if s.name in seen_frags:
+                    self.errors.append({"message": "Fragment %s contains an infinite loop" % s.name,
+                                        "locations": [{"line": s.line, "column": s.column}]})
+                    continue
+                tc, sels, _, _ = self.frags[s.name]
+                self.validate_fragment_type(parent, tc, s, path)
+                self.validate_selections(tc if tc in SCHEMA else parent, sels, path + ["... %s" % s.name], seen_frags | {s.name})
+                continue
+            if isinstance(s, InlineFragment):
+                tc = s.type_condition or parent
+                if self.validate_fragment_type(parent, tc, s, path):
+                    self.validate_selections(tc, s.selections, path + ["... on %s" % tc], seen_frags)
+                continue
+            f = s
+            fpath = path + [f.key]
+            if f.name == "__typename":
+                continue
+            if f.name not in SCHEMA.get(parent, {}):
+                self.errors.append({"message": "Field '%s' doesn't exist on type '%s'" % (f.name, parent),
+                                    "locations": [{"line": f.line, "column": f.column}], "path": fpath,
+                                    "extensions": {"code": "undefinedField", "typeName": parent, "fieldName": f.name}})
+                continue
+            ftype, _ = SCHEMA[parent][f.name]
+            bt = base_type(ftype)
+            args = self.field_args(parent, f, fpath)
+            if (parent, f.name) in DEPRECATED:
+                pass  # GitHub serves deprecated fields; resolved with an error below
+            composite = bt in SCHEMA
+            if composite and not f.selections:
+                self.errors.append({"message": "Field must have selections (field '%s' returns %s but has no selections. Did you mean '%s { ... }'?)" % (f.name, ftype, f.name),
+                                    "locations": [{"line": f.line, "column": f.column}], "path": fpath,
+                                    "extensions": {"code": "selectionMismatch", "nodeName": "field '%s'" % f.name, "typeName": ftype}})
+                continue
+            if not composite and f.selections:
+                self.errors.append({"message": "Selections can't be made on scalars (field '%s' returns %s but has selections [%s])" % (f.name, ftype, ", ".join(x.name for x in f.selections if isinstance(x, Field))),
+                                    "locations": [{"line": f.line, "column": f.column}], "path": fpath,
+                                    "extensions": {"code": "selectionMismatch", "nodeName": "field '%s'" % f.name, "typeName": ftype}})
+                continue
+            if args is not None:
+                self.check_pagination(parent, f, args, fpath)
+            if composite:
+                self.validate_selections(bt, f.selections, fpath, seen_frags)
+
+    def validate_fragment_type(self, parent, tc, node, path):
+        if tc not in SCHEMA:
+            self.errors.append({"message": "No such type %s, so it can't be a fragment condition" % tc,
+                                "locations": [{"line": node.line, "column": node.column}], "path": path,
+                                "extensions": {"code": "undefinedType", "typeName": tc}})
+            return False
+        possible = lambda t: INTERFACES.get(t, {t})  # noqa: E731
+        if not (possible(parent) & possible(tc)):
+            self.errors.append({"message": "Fragment on %s can't be spread inside %s" % (tc, parent),
+                                "locations": [{"line": node.line, "column": node.column}], "path": path,
+                                "extensions": {"code": "cannotSpreadFragment", "typeName": tc, "parentName": parent}})
+            return False
+        return True
+
+    def check_pagination(self, parent, f, args, fpath):
+        if parent == "Query" and f.name == "repository" and self.repo_arg is None:
+            self.repo_arg = (args.get("owner"), args.get("name"))
+        if parent != "Repository" or f.name != "pullRequests":
+            return
+        loc = {"locations": [{"line": f.line, "column": f.column}], "path": fpath}
+        first, last = args.get("first"), args.get("last")
+        self.first = first
+        self.after = args.get("after")
+        if last is not None or args.get("before") is not None:
+            self.errors.append(dict(loc, message="github_sim: `last`/`before` are not supported by the simulator (the worker pages with `first`/`after`)."))
+            return
+        if first is None:
+            self.errors.append(dict(loc, type="MISSING_PAGINATION_BOUNDARIES",
+                                    message="You must provide a `first` or `last` value to properly paginate the `pullRequests` connection."))
+        elif first < 0:
+            self.errors.append(dict(loc, type="INVALID_PAGINATION",
+                                    message="`first` on the `pullRequests` connection cannot be less than zero."))
+        elif first < 1:
+            self.errors.append(dict(loc, type="INVALID_PAGINATION",
+                                    message="github_sim: requesting %d records on the `pullRequests` connection is rejected (first must be 1..100)." % first))
+        elif first > MAX_PAGE:
+            self.errors.append(dict(loc, type="EXCESSIVE_PAGINATION",
+                                    message="Requesting %d records on the `pullRequests` connection exceeds the `first` limit of 100 records." % first))
+        ob = args.get("orderBy")
+        if ob is None or ob.get("field") != "CREATED_AT" or ob.get("direction") != "DESC":
+            self.errors.append(dict(loc, message="github_sim: only orderBy: {field: CREATED_AT, direction: DESC} is supported by the simulator."))
+        for a in ("states", "labels", "baseRefName", "headRefName"):
+            if args.get(a) is not None:
+                self.errors.append(dict(loc, message="github_sim: argument `%s` is not supported by the simulator." % a))
+
+    # ---------------------------------------------------------------- execution
+    def directives_allow(self, dirs):
+        for name, args in dirs:
+            if name in ("include", "skip") and "if" in args:
+                v = bool(self.resolve_value(args["if"], "Boolean!"))
+                if (name == "include" and not v) or (name == "skip" and v):
+                    return False
+        return True
+
+    def collect(self, runtime, selections, out):
+        for s in selections:
+            if not self.directives_allow(s.directives):
+                continue
+            if isinstance(s, Field):
+                out.setdefault(s.key, []).append(s)
+            else:
+                if isinstance(s, FragmentSpread):
+                    tc, sels = self.frags[s.name][0], self.frags[s.name][1]
+                else:
+                    tc, sels = s.type_condition, s.selections
+                if tc is None or tc == runtime or runtime in INTERFACES.get(tc, ()):
+                    self.collect(runtime, sels, out)
+        return out
+
+
+class _Null(Exception):
+    pass
+
+
+class Executor:
+    def __init__(self, sim, req, ratelimit):
+        self.sim, self.req, self.rl = sim, req, ratelimit
+        self.errors = []
+
+    def run(self):
+        try:
+            data = self.object("Query", {}, self.req.op["selections"], [])
+        except _Null:
+            data = None
+        return data, self.errors
+
+    def object(self, typ, value, selections, path):
+        runtime = value.get("__typename", typ) if typ in INTERFACES else typ
+        fields = self.req.collect(runtime, selections, {})
+        out = {}
+        for key, nodes in fields.items():
+            f = nodes[0]
+            if f.name == "__typename":
+                out[key] = runtime
+                continue
+            ftype = SCHEMA[runtime][f.name][0]
+            sub = [s for n in nodes for s in (n.selections or [])]
+            raw = self.resolve(runtime, value, f, path + [key])
+            out[key] = self.complete(ftype, raw, sub, path + [key])
+        return out
+
+    def complete(self, ftype, raw, sub, path):
+        if ftype.endswith("!"):
+            v = self.complete_nullable(ftype[:-1], raw, sub, path)
+            if v is None:
+                raise _Null()
+            return v
+        try:
+            return self.complete_nullable(ftype, raw, sub, path)
+        except _Null:
+            return None
+
+    def complete_nullable(self, ftype, raw, sub, path):
+        if raw is None:
+            return None
+        if ftype.startswith("["):
+            return [self.complete(ftype[1:-1], item, sub, path + [i]) for i, item in enumerate(raw)]
+        if ftype in SCHEMA:
+            return self.object(ftype, raw, sub, path)
+        return raw
+
+    def resolve(self, typ, value, f, path):
+        args = self.req.field_args(typ, f, path) or {}
+        loc = [{"line": f.line, "column": f.column}]
+        if typ == "Query" and f.name == "rateLimit":
+            return self.rl
+        if typ == "Query" and f.name == "repository":
+            owner, name = args["owner"], args["name"]
+            repo = self.sim.lookup(owner, name)
+            if repo is None:
+                self.errors.append({"type": "NOT_FOUND", "path": path, "locations": loc,
+                                    "message": "Could not resolve to a Repository with the name '%s/%s'." % (owner, name)})
+                return None
+            return {"__typename": "Repository", "_repo": repo, "databaseId": repo.database_id,
+                    "id": "R_kgDO%s" % base64.b64encode(str(repo.database_id).encode()).decode().rstrip("="),
+                    "name": repo.name, "nameWithOwner": repo.full_name,
+                    "url": "https://github.com/%s" % repo.full_name, "isPrivate": False}
+        if typ == "Repository" and f.name == "pullRequests":
+            return self.pull_requests(value["_repo"], args, path, loc)
+        if typ == "PullRequest" and f.name == "databaseId":
+            self.errors.append({"message": "Int cannot represent non 32-bit signed integer value: %d" % value["_databaseId_overflow"],
+                                "path": path, "locations": loc})
+            return None
+        return value.get(f.name)
+
+    def pull_requests(self, repo, args, path, loc):
+        first, after = args.get("first"), args.get("after")
+        top = repo.total
+        if after is not None:
+            n = repo.decode_cursor(after)
+            if n is None:
+                self.errors.append({"type": "INVALID_CURSOR_ARGUMENTS", "path": path, "locations": loc,
+                                    "message": "`%s` does not appear to be a valid cursor." % after})
+                return None
+            top = n - 1
+        numbers = list(range(top, max(top - first, 0), -1))
+        nodes = [repo.pr(n, self.sim.nul_text) for n in numbers]
+        last = numbers[-1] if numbers else None
+        return {
+            "totalCount": repo.total,
+            "pageInfo": {"hasNextPage": bool(numbers) and last > 1,
+                         "hasPreviousPage": after is not None and top < repo.total,
+                         "startCursor": repo.cursor(numbers[0]) if numbers else None,
+                         "endCursor": repo.cursor(last) if numbers else None},
+            "nodes": nodes,
+            "edges": [{"cursor": repo.cursor(p["number"]), "node": p} for p in nodes],
+        }
+
+
+# --------------------------------------------------------------------------
+# Simulator state
+# --------------------------------------------------------------------------
+
+class Sim:
+    def __init__(self, opts):
+        self.lock = threading.Lock()
+        self.start = int(time.time())
+        self.t0 = time.time()
+        self.latency_ms = opts.latency_ms
+        self.budget = opts.budget
+        self.reset_seconds = opts.reset_seconds
+        self.token = opts.token
+        self.nul_text = opts.nul_text
+        self.window_start = time.time()
+        self.used = 0
+        self.faults = []
+        self.repos = {}
+        self.log_requests = []
+        self.req_counter = 0
+        for name, (k, m) in BUILTIN_REPOS.items():
+            self.repos[name.lower()] = Repo(name, k, m, self.start)
+        for spec in opts.repo or []:
+            name, prof = spec.rsplit("=", 1)
+            k, m = prof.split(":")
+            if name.count("/") != 1:
+                raise SystemExit("--repo wants owner/name=IN:OLDER, got %r" % spec)
+            self.repos[name.lower()] = Repo(name, int(k), int(m), self.start)
+        self.reset_stats()
+
+    def reset_stats(self):
+        self.stats_requests = 0
+        self.stats_points = 0
+        self.by_repo = {}
+        self.log_requests = []
+
+    def lookup(self, owner, name):
+        if not isinstance(owner, str) or not isinstance(name, str) or not owner or not name:
+            return None
+        key = ("%s/%s" % (owner, name)).lower()
+        with self.lock:
+            r = self.repos.get(key)
+            if r is None:
+                m = SIM_OWNER_RE.match(owner)
+                if m and re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name):
+                    r = Repo("%s/%s" % (owner, name), int(m.group(1)), int(m.group(2)), self.start)
+                    self.repos[key] = r
+            return r
+
+    # rate limit window (call with lock held)
+    def _roll(self):
+        now = time.time()
+        if self.reset_seconds > 0 and now >= self.window_start + self.reset_seconds:
+            k = int((now - self.window_start) // self.reset_seconds)
+            self.window_start += k * self.reset_seconds
+            self.used = 0
+
+    def _reset_epoch(self):
+        return int(math.ceil(self.window_start + self.reset_seconds))
+
+    def rl_headers(self, remaining=None):
+        rem = max(self.budget - self.used, 0) if remaining is None else remaining
+        return {"x-ratelimit-limit": str(self.budget), "x-ratelimit-remaining": str(rem),
+                "x-ratelimit-used": str(self.budget - rem), "x-ratelimit-reset": str(self._reset_epoch()),
+                "x-ratelimit-resource": "graphql"}
+
+    def take_fault(self, repo_key):
+        with self.lock:
+            for i, f in enumerate(self.faults):
+                if f["repo"] is None or (repo_key is not None and f["repo"].lower() == repo_key):
+                    f["count"] -= 1
+                    if f["count"] <= 0:
+                        self.faults.pop(i)
+                    return dict(f)
+        return None
+
+    def expected(self, repo_name, max_n, since_days):
+        owner, _, name = repo_name.partition("/")
+        repo = self.lookup(owner, name) if name else None
+        if repo is None:
+            return {"repo": repo_name, "known": False, "in_window": 0, "older": 0,
+                    "expected": [], "min_pages": 1 if max_n > 0 else 0}
+        cutoff = time.time() - since_days * DAY
+        exp = []
+        n = repo.total
+        while n >= 1 and len(exp) < max_n and repo.created_at(n) > cutoff:
+            exp.append({"number": n, "githubId": str(repo.full_database_id(n)),
+                        "state": repo.pr(n)["state"], "createdAt": iso(repo.created_at(n))})
+            n -= 1
+        # pages a correct worker needs: page size min(100, max - fetched); stop at max,
+        # at the first PR older than the cutoff, or when hasNextPage is false.
+        pages, fetched, top = 0, 0, repo.total
+        while max_n > 0:
+            size = min(MAX_PAGE, max_n - fetched)
+            pages += 1
+            page = list(range(top, max(top - size, 0), -1))
+            stop = False
+            for p in page:
+                if repo.created_at(p) <= cutoff:
+                    stop = True
+                    break
+                fetched += 1
+            if stop or fetched >= max_n or not page or page[-1] <= 1:
+                break
+            top = page[-1] - 1
+        return {"repo": repo.full_name, "known": True, "in_window": repo.in_window, "older": repo.older,
+                "expected": exp, "min_pages": pages}
+
+
+# --------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------
+
+def make_handler(sim):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "github-sim/1.0"
+        sys_version = ""
+
+        def log_message(self, fmt, *args):  # silence default logging; we log ourselves
+            pass
+
+        def _log(self, status, extra=""):
+            dt = (time.time() - self._t_start) * 1000
+            sys.stderr.write("github_sim: %s %s %d %.1fms%s\n" % (self.command, self.path, status, dt, extra))
+            sys.stderr.flush()
+
+        def _send(self, status, body, ctype="application/json; charset=utf-8", headers=None, extra_log=""):
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+            elif isinstance(body, str):
+                body = body.encode()
+            self._sent = True
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            self._log(status, extra_log)
+
+        def _read_body(self):
+            te = (self.headers.get("Transfer-Encoding") or "").lower()
+            if "chunked" in te:
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(chunks)
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n > 0 else b""
+
+        def _guard(self, fn):
+            """Run a handler; turn exceptions into a 400 (bad admin input) or 500."""
+            self._t_start = time.time()
+            self._sent = False
+            try:
+                fn()
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                if self.path.startswith("/_sim/") and not self._sent:
+                    return self._send(400, {"message": "bad request: %s" % e})
+                raise
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            except Exception:
+                import traceback
+                traceback.print_exc()
+                if not self._sent:
+                    self._send(500, {"message": "github_sim internal error"})
+                self.close_connection = True
+
+        def do_GET(self):
+            self._guard(self._do_get)
+
+        def do_POST(self):
+            self._guard(self._do_post)
+
+        def do_DELETE(self):
+            self._guard(self._do_delete)
+
+        def _do_get(self):
+            u = urlsplit(self.path)
+            q = parse_qs(u.query)
+            if u.path == "/healthz":
+                return self._send(200, "ok", "text/plain")
+            if u.path == "/_sim/stats":
+                with sim.lock:
+                    sim._roll()
+                    body = {"requests": sim.stats_requests, "points": sim.stats_points,
+                            "by_repo": dict(sim.by_repo), "remaining": max(sim.budget - sim.used, 0),
+                            "budget": sim.budget, "resetAt": iso(sim._reset_epoch()),
+                            "faults_pending": sum(f["count"] for f in sim.faults)}
+                return self._send(200, body)
+            if u.path == "/_sim/requests":
+                with sim.lock:
+                    body = list(sim.log_requests)
+                return self._send(200, body)
+            if u.path == "/_sim/faults":
+                with sim.lock:
+                    body = [dict(f) for f in sim.faults]
+                return self._send(200, body)
+            if u.path == "/_sim/config":
+                with sim.lock:
+                    body = {"latencyMs": sim.latency_ms, "budget": sim.budget,
+                            "resetSeconds": sim.reset_seconds, "nulText": sim.nul_text,
+                            "startedAt": iso(sim.start), "start": sim.start,
+                            "remaining": max(sim.budget - sim.used, 0)}
+                return self._send(200, body)
+            if u.path == "/_sim/expected":
+                repo = (q.get("repo") or [""])[0]
+                try:
+                    max_n = int((q.get("max") or ["200"])[0])
+                    since = float((q.get("since_days") or ["30"])[0])
+                except ValueError:
+                    return self._send(400, {"message": "bad max/since_days"})
+                return self._send(200, sim.expected(repo, max_n, since))
+            if u.path == "/graphql":
+                return self._send(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/graphql"})
+            return self._send(404, {"message": "Not Found"})
+
+        def _do_delete(self):
+            self._read_body()
+            if urlsplit(self.path).path == "/_sim/faults":
+                with sim.lock:
+                    sim.faults.clear()
+                return self._send(200, {"ok": True})
+            return self._send(404, {"message": "Not Found"})
+
+        def _do_post(self):
+            path = urlsplit(self.path).path
+            raw = self._read_body()
+            if path == "/graphql":
+                return self.graphql(raw)
+            try:
+                body = json.loads(raw.decode("utf-8") or "{}")
+            except (ValueError, UnicodeDecodeError):
+                return self._send(400, {"message": "Problems parsing JSON"})
+            if path == "/_sim/faults":
+                items = body if isinstance(body, list) else [body]
+                added = []
+                for it in items:
+                    kind = str(it.get("kind"))
+                    if kind not in FAULT_KINDS:
+                        return self._send(400, {"message": "unknown fault kind %r; known: %s" % (kind, ", ".join(FAULT_KINDS))})
+                    f = {"repo": it.get("repo"), "kind": kind, "count": int(it.get("count", 1)),
+                         "retryAfter": it.get("retryAfter")}
+                    if f["count"] > 0:
+                        added.append(f)
+                with sim.lock:
+                    sim.faults.extend(added)
+                    pending = [dict(f) for f in sim.faults]
+                return self._send(200, {"ok": True, "faults": pending})
+            if path == "/_sim/reset-stats":
+                with sim.lock:
+                    sim.reset_stats()
+                return self._send(200, {"ok": True})
+            if path == "/_sim/config":
+                with sim.lock:
+                    if "latencyMs" in body:
+                        sim.latency_ms = float(body["latencyMs"])
+                    if "nulText" in body:
+                        sim.nul_text = bool(body["nulText"])
+                    if "budget" in body or "resetSeconds" in body:
+                        if "budget" in body:
+                            sim.budget = int(body["budget"])
+                        if "resetSeconds" in body:
+                            sim.reset_seconds = float(body["resetSeconds"])
+                        sim.window_start = time.time()
+                        sim.used = 0
+                    if "remaining" in body:
+                        sim._roll()
+                        sim.used = max(0, min(sim.budget, sim.budget - int(body["remaining"])))
+                return self._send(200, {"ok": True})
+            return self._send(404, {"message": "Not Found"})
+
+        # ---------------------------------------------------------- /graphql
+        def graphql(self, raw):
+            entry = {"repo": None, "first": None, "after": None, "status": None, "cost": 0,
+                     "t": round(time.time() - sim.t0, 6), "error": None, "fault": None}
+            with sim.lock:
+                latency = sim.latency_ms
+                sim.req_counter += 1
+                rid = sim.req_counter
+            if latency > 0:
+                time.sleep(latency / 1000.0)
+
+            def finish(status, body, headers=None, ctype="application/json; charset=utf-8", cost=0):
+                entry["status"], entry["cost"] = status, cost
+                with sim.lock:
+                    sim.stats_requests += 1
+                    sim.stats_points += cost
+                    k = entry["repo"] or "?"
+                    sim.by_repo[k] = sim.by_repo.get(k, 0) + 1
+                    sim.log_requests.append(dict(entry))
+                h = {"x-github-request-id": "SIM0:%04X:%06X" % (os.getpid() & 0xFFFF, rid)}
+                h.update(headers or {})
+                extra = " repo=%s first=%s after=%s cost=%d%s%s" % (
+                    entry["repo"], entry["first"], entry["after"], cost,
+                    " error=%s" % entry["error"] if entry["error"] else "",
+                    " fault=%s" % entry["fault"] if entry["fault"] else "")
+                self._send(status, body, ctype, h, extra)
+
+            # auth
+            auth = self.headers.get("Authorization") or ""
+            parts = auth.split(None, 1)
+            token = parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else ""
+            if not token or (sim.token is not None and token != sim.token):
+                entry["error"] = "BAD_CREDENTIALS"
+                return finish(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"})
+
+            # body
+            try:
+                payload = json.loads(raw.decode("utf-8"))
+                if not isinstance(payload, dict):
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError):
+                entry["error"] = "BAD_JSON"
+                return finish(400, {"message": "Problems parsing JSON",
+                                    "documentation_url": "https://docs.github.com/graphql"})
+            variables = payload.get("variables")
+            if isinstance(variables, str):
+                try:
+                    variables = json.loads(variables) if variables.strip() else None
+                except ValueError:
+                    variables = "bad"
+            req, perr = None, None
+            try:
+                req = Request(payload.get("query"), variables, payload.get("operationName"))
+            except GQLError as e:
+                perr = e.err
+            if req is not None:
+                if req.repo_arg and all(isinstance(x, str) for x in req.repo_arg):
+                    entry["repo"] = ("%s/%s" % req.repo_arg).lower()
+                entry["first"], entry["after"] = req.first, req.after
+
+            # faults
+            fault = sim.take_fault(entry["repo"])
+            if fault:
+                entry["fault"] = fault["kind"]
+                kind, ra = fault["kind"], fault.get("retryAfter")
+                with sim.lock:
+                    sim._roll()
+                    rlh = sim.rl_headers()
+                    zero = sim.rl_headers(remaining=0)
+                if kind in ("502", "504"):
+                    msg = "Bad Gateway" if kind == "502" else "Gateway Timeout"
+                    html = ("<html><head><title>%s %s</title></head><body><h1>%s %s</h1>"
+                            "<p>We couldn't respond to your request in time. Sorry about that.</p></body></html>"
+                            % (kind, msg, kind, msg))
+                    return finish(int(kind), html, ctype="text/html; charset=utf-8")
+                if kind == "something_went_wrong":
+                    return finish(200, github_json({"data": None, "errors": [{"message": "Something went wrong while executing your query. Please include `ABCD:1234` when reporting this issue."}]}), rlh)
+                if kind in ("secondary", "429"):
+                    h = dict(rlh)
+                    if ra is not None:
+                        h["retry-after"] = str(ra)
+                    return finish(403 if kind == "secondary" else 429, github_json(SECONDARY_BODY), h)
+                if kind == "rate_limit_type":
+                    return finish(200, github_json({"errors": [{"type": "RATE_LIMIT", "message": "API rate limit exceeded for user ID 1."}]}), zero)
+                if kind == "slow":
+                    time.sleep(float(ra or 0))
+                # "malformed" and "slow" fall through to a normal answer
+
+            status, body, headers, cost, err = self.answer(req, perr)
+            entry["error"] = err
+            if fault and fault["kind"] == "malformed":
+                body = body[: max(1, len(body) // 2)]
+            return finish(status, body, headers, cost=cost)
+
+        def answer(self, req, perr):
+            """-> (status, body bytes, headers, cost, error type or None)"""
+            def note(errs):
+                e = errs[0] if errs else {}
+                return e.get("type") or (e.get("extensions") or {}).get("code") or "ERROR"
+
+            with sim.lock:
+                sim._roll()
+                headers = sim.rl_headers()
+            if perr is not None or req.errors:
+                errs = [perr] if perr is not None else req.errors
+                return 200, github_json({"errors": errs}), headers, 0, note(errs)
+            cost = 1  # one connection of <= 100 nodes: GitHub's minimum cost
+            with sim.lock:
+                sim._roll()
+                remaining = sim.budget - sim.used
+                if remaining < cost:
+                    sim.used = sim.budget
+                    headers = sim.rl_headers(remaining=0)
+                    limited = True
+                else:
+                    sim.used += cost
+                    headers = sim.rl_headers()
+                    limited = False
+                rl = {"__typename": "RateLimit", "cost": cost, "limit": sim.budget,
+                      "remaining": max(sim.budget - sim.used, 0), "used": sim.used,
+                      "resetAt": iso(sim._reset_epoch()), "nodeCount": req.first or 1}
+            if limited:
+                return 200, github_json({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}), headers, 0, "RATE_LIMITED"
+            data, errors = Executor(sim, req, rl).run()
+            out = {"data": data}
+            if errors:
+                out["errors"] = errors
+            return 200, github_json(out), headers, cost, note(errors) if errors else None
+
+    return Handler
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--budget", type=int, default=5000)
+    ap.add_argument("--reset-seconds", type=float, default=3600)
+    ap.add_argument("--token", default=None)
+    ap.add_argument("--nul-text", action="store_true")
+    ap.add_argument("--repo", action="append", metavar="OWNER/NAME=IN:OLDER")
+    opts = ap.parse_args(argv)
+
+    sim = Sim(opts)
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128
+    srv = ThreadingHTTPServer((opts.host, opts.port), make_handler(sim))
+    port = srv.server_address[1]
+    if opts.port_file:
+        tmp = "%s.tmp.%d" % (opts.port_file, os.getpid())
+        with open(tmp, "w") as fh:
+            fh.write("%d\n" % port)
+        os.replace(tmp, opts.port_file)
+    sys.stderr.write("github_sim: listening on http://%s:%d (budget %d / %gs, latency %gms)\n"
+                     % (opts.host, port, sim.budget, sim.reset_seconds, sim.latency_ms))
+    sys.stderr.flush()
+
+    def stop(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
