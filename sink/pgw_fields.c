@@ -1,0 +1,431 @@
+/* pgw_fields: see pgw_fields.h. Strict on types, lenient on text: a wrong
+ * type rejects the event, a NUL byte or a broken UTF-8 sequence in free
+ * text is repaired, because Postgres text can hold neither. */
+#include "pgw_fields.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fail(char *errstr, size_t errlen, const char *ctx, const char *key, const char *why)
+{
+    snprintf(errstr, errlen, "%s%s%s: %s", ctx, *ctx ? "." : "", key, why);
+}
+
+/* Common part of every getter: 1 with *v set, 0 absent/null allowed, -1. */
+static int lookup(json_t *obj, const char *ctx, const char *key, int flags, json_t **v,
+                  char *errstr, size_t errlen)
+{
+    *v = json_is_object(obj) ? json_object_get(obj, key) : NULL; /* borrowed */
+    if (!*v) {
+        if (flags & PGWF_REQUIRED) {
+            fail(errstr, errlen, ctx, key, "missing");
+            return -1;
+        }
+        return 0;
+    }
+    if (json_is_null(*v)) {
+        if (flags & PGWF_NULLABLE)
+            return 0;
+        fail(errstr, errlen, ctx, key, "must not be null");
+        return -1;
+    }
+    return 1;
+}
+
+int pgwf_get_int(json_t *obj, const char *ctx, const char *key, int flags, int64_t lo, int64_t hi,
+                 int64_t *out, char *errstr, size_t errlen)
+{
+    json_t *v;
+    json_int_t i;
+    char why[96];
+    int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!json_is_integer(v)) {
+        fail(errstr, errlen, ctx, key, "expected an integer");
+        return -1;
+    }
+    i = json_integer_value(v);
+    if (i < lo || i > hi) {
+        snprintf(why, sizeof why, "%lld out of range [%lld, %lld]", (long long)i, (long long)lo,
+                 (long long)hi);
+        fail(errstr, errlen, ctx, key, why);
+        return -1;
+    }
+    *out = (int64_t)i;
+    return 1;
+}
+
+int pgwf_get_bool(json_t *obj, const char *ctx, const char *key, int flags, int *out,
+                  char *errstr, size_t errlen)
+{
+    json_t *v;
+    int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!json_is_boolean(v)) {
+        fail(errstr, errlen, ctx, key, "expected a boolean");
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 1;
+}
+
+int pgwf_get_text(json_t *obj, const char *ctx, const char *key, int flags, const char **out,
+                  size_t *len, char *errstr, size_t errlen)
+{
+    json_t *v;
+    int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!json_is_string(v)) {
+        fail(errstr, errlen, ctx, key, "expected a string");
+        return -1;
+    }
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return 1;
+}
+
+int pgwf_get_ident(json_t *obj, const char *ctx, const char *key, int flags, size_t maxlen,
+                   const char **out, char *errstr, size_t errlen)
+{
+    const char *s;
+    size_t len, i;
+    int rc = pgwf_get_text(obj, ctx, key, flags, &s, &len, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (len == 0 || len > maxlen) {
+        fail(errstr, errlen, ctx, key, len ? "too long" : "empty");
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            fail(errstr, errlen, ctx, key, "contains a control character");
+            return -1;
+        }
+    }
+    if (!pgwf_is_clean(s, len)) {
+        fail(errstr, errlen, ctx, key, "invalid UTF-8");
+        return -1;
+    }
+    *out = s;
+    return 1;
+}
+
+/* n decimal digits at s, value into *v. */
+static int digits(const char *s, int n, int *v)
+{
+    int i;
+
+    *v = 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+/* YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+hh:mm|-hh:mm), nothing more. */
+static int is_rfc3339(const char *s, size_t len)
+{
+    int y, mo, d, h, mi, sec, oh, om;
+    size_t i = 19, f;
+
+    if (len < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+        return 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return 0;
+    if (s[i] == '.') {
+        for (f = ++i; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            ;
+        if (i == f || i - f > 9)
+            return 0;
+    }
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z'))
+        return 1;
+    if (i + 6 != len || (s[i] != '+' && s[i] != '-') || !digits(s + i + 1, 2, &oh) ||
+        s[i + 3] != ':' || !digits(s + i + 4, 2, &om))
+        return 0;
+    return oh <= 23 && om <= 59;
+}
+
+int pgwf_get_time(json_t *obj, const char *ctx, const char *key, int flags, const char **out,
+                  char *errstr, size_t errlen)
+{
+    const char *s;
+    size_t len;
+    int rc = pgwf_get_text(obj, ctx, key, flags, &s, &len, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!is_rfc3339(s, len)) {
+        fail(errstr, errlen, ctx, key, "expected an RFC 3339 date-time");
+        return -1;
+    }
+    *out = s;
+    return 1;
+}
+
+int pgwf_get_id64(json_t *obj, const char *ctx, const char *key, int flags, int64_t *out,
+                  char *errstr, size_t errlen)
+{
+    const char *s;
+    size_t len, i;
+    uint64_t v = 0;
+    int rc = pgwf_get_text(obj, ctx, key, flags, &s, &len, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (len < 1 || len > 20) {
+        fail(errstr, errlen, ctx, key, "expected 1 to 20 decimal digits");
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned dg = (unsigned char)s[i] - '0';
+
+        if (dg > 9) {
+            fail(errstr, errlen, ctx, key, "expected 1 to 20 decimal digits");
+            return -1;
+        }
+        if (v > ((uint64_t)INT64_MAX - dg) / 10) {
+            fail(errstr, errlen, ctx, key, "does not fit a signed 64-bit integer");
+            return -1;
+        }
+        v = v * 10 + dg;
+    }
+    *out = (int64_t)v;
+    return 1;
+}
+
+int pgwf_get_object(json_t *obj, const char *ctx, const char *key, int flags, json_t **out,
+                    char *errstr, size_t errlen)
+{
+    json_t *v;
+    int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!json_is_object(v)) {
+        fail(errstr, errlen, ctx, key, "expected an object");
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+int pgwf_get_array(json_t *obj, const char *ctx, const char *key, int flags, json_t **out,
+                   char *errstr, size_t errlen)
+{
+    json_t *v;
+    int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
+
+    if (rc <= 0)
+        return rc;
+    if (!json_is_array(v)) {
+        fail(errstr, errlen, ctx, key, "expected an array");
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Length (1..4) of the valid UTF-8 sequence starting at p (n bytes left),
+ * or 0 if p[0] does not start one. Rejects overlong forms, surrogates and
+ * code points above U+10FFFF (RFC 3629). NUL counts as valid here. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    if (c < 0xE0)
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
+            return 0;
+        return 3;
+    }
+    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+        return 0;
+    if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return 4;
+}
+
+int pgwf_is_clean(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, k;
+
+    while (i < len) {
+        if (p[i] == 0)
+            return 0;
+        if (p[i] < 0x80) { /* fast path for ASCII */
+            i++;
+            continue;
+        }
+        if (!(k = utf8_seq(p + i, len - i)))
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+char *pgwf_clean(const char *s, size_t len, size_t *outlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0, k;
+    char *out;
+
+    if (len > (SIZE_MAX - 1) / 3)
+        return NULL;
+    out = malloc(len * 3 + 1); /* worst case: every byte becomes U+FFFD */
+    if (!out)
+        return NULL;
+    while (i < len) {
+        if (p[i] == 0) {
+            i++;
+        } else if ((k = utf8_seq(p + i, len - i)) != 0) {
+            memcpy(out + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return out;
+}
+
+json_t *pgwf_clean_json(const char *s, size_t len)
+{
+    json_t *j;
+    char *c;
+    size_t clen;
+
+    if (pgwf_is_clean(s, len))
+        return json_stringn(s, len);
+    c = pgwf_clean(s, len, &clen);
+    if (!c)
+        return NULL;
+    j = json_stringn(c, clen);
+    free(c);
+    return j;
+}
+
+#define BUF_MAX ((size_t)1 << 30) /* Postgres cannot take a larger parameter */
+
+/* Makes room for n more bytes plus the NUL. */
+static int buf_grow(struct pgwf_buf *b, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (b->failed)
+        return -1;
+    if (b->cap - b->len > n) /* room for n bytes and the NUL */
+        return 0;
+    if (n > BUF_MAX - b->len - 1) {
+        b->failed = 1;
+        return -1;
+    }
+    for (cap = b->cap ? b->cap : 4096; cap - b->len <= n; cap *= 2)
+        ;
+    if (!(p = realloc(b->data, cap))) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void pgwf_buf_raw(struct pgwf_buf *b, const char *s, size_t n)
+{
+    if (buf_grow(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void pgwf_buf_lit(struct pgwf_buf *b, const char *s)
+{
+    pgwf_buf_raw(b, s, strlen(s));
+}
+
+void pgwf_buf_text(struct pgwf_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, run, k;
+    char esc[6];
+
+    pgwf_buf_raw(b, "\"", 1);
+    while (i < len && !b->failed) {
+        /* copy the longest run that needs no escaping in one go */
+        for (run = i; run < len; run += k) {
+            k = p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' ? utf8_seq(p + run, len - run)
+                                                                   : 0;
+            if (!k)
+                break;
+        }
+        pgwf_buf_raw(b, s + i, run - i);
+        if ((i = run) >= len)
+            break;
+        if (p[i] == 0) {
+            /* dropped */
+        } else if (p[i] == '"' || p[i] == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)p[i];
+            pgwf_buf_raw(b, esc, 2);
+        } else if (p[i] < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[p[i] >> 4];
+            esc[5] = hex[p[i] & 15];
+            pgwf_buf_raw(b, esc, 6);
+        } else {
+            pgwf_buf_raw(b, "\\ufffd", 6); /* not the start of valid UTF-8 */
+        }
+        i++;
+    }
+    pgwf_buf_raw(b, "\"", 1);
+}
+
+void pgwf_buf_int(struct pgwf_buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+
+    pgwf_buf_raw(b, tmp, (size_t)n);
+}
+
+const char *pgwf_buf_str(const struct pgwf_buf *b)
+{
+    return b->failed ? NULL : b->data;
+}
+
+void pgwf_buf_free(struct pgwf_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}

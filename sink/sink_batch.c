@@ -1,0 +1,321 @@
+/* sink_batch: see sink_batch.h. */
+#include "sink_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "isotime.h"
+#include "kafka.h"
+#include "log.h"
+
+#define SINK_MAX_PARTITIONS 4096
+
+struct sink {
+    rd_kafka_t *rk;            /* owned */
+    pgw *db;                   /* owned */
+    struct sink_config cfg;
+    int in_batch;              /* a transaction is open */
+    int batch_events;
+    double batch_started;
+    int64_t next[SINK_MAX_PARTITIONS]; /* per partition: next offset in this batch, -1 none */
+    int db_down;               /* waiting for Postgres to come back */
+    int backoff_ms;
+    double retry_at;
+    int64_t applied, skipped;  /* totals, for the log */
+};
+
+static void sink_reset_batch(sink *s)
+{
+    s->in_batch = 0;
+    s->batch_events = 0;
+    for (int i = 0; i < SINK_MAX_PARTITIONS; i++)
+        s->next[i] = -1;
+}
+
+/* Sets each partition's offset in parts to the position stored in
+ * Postgres (or leaves it for Kafka's committed offset if Postgres has
+ * none or cannot be read). */
+static void sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts)
+{
+    char err[512];
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t next;
+        int r = pgw_load_offsets(s->db, s->cfg.group, parts->elems[i].topic,
+                                 parts->elems[i].partition, &next, err, sizeof err);
+        if (r == 0)
+            parts->elems[i].offset = next;
+        else if (r < 0)
+            log_warn("cannot read stored offsets from Postgres (%s); using Kafka's", err);
+    }
+}
+
+/* Commits the open batch: offsets, then COMMIT. Returns 0 or PGW_EDB. */
+static int sink_commit_batch(sink *s)
+{
+    char err[512];
+    rd_kafka_topic_partition_list_t *l;
+    int rc = PGW_OK;
+
+    if (!s->in_batch)
+        return 0;
+    l = rd_kafka_topic_partition_list_new(8);
+    for (int p = 0; p < SINK_MAX_PARTITIONS && rc == PGW_OK; p++) {
+        if (s->next[p] < 0)
+            continue;
+        rc = pgw_set_offset(s->db, s->cfg.group, s->cfg.topic, p, s->next[p], err, sizeof err);
+        if (l)
+            rd_kafka_topic_partition_list_add(l, s->cfg.topic, p)->offset = s->next[p];
+    }
+    if (rc == PGW_OK)
+        rc = pgw_commit(s->db, err, sizeof err);
+    if (rc == PGW_OK) {
+        log_debug("committed a batch of %d events", s->batch_events);
+        if (l && l->cnt > 0)
+            rd_kafka_commit(s->rk, l, 1); /* fallback position only; Postgres is the truth */
+    } else {
+        log_warn("batch of %d events not committed: %s", s->batch_events, err);
+        pgw_rollback(s->db);
+    }
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    sink_reset_batch(s);
+    return rc;
+}
+
+static void sink_set_paused(sink *s, int pause)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(s->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a && a->cnt > 0)
+        pause ? rd_kafka_pause_partitions(s->rk, a) : rd_kafka_resume_partitions(s->rk, a);
+    if (a)
+        rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* Postgres failed: drop the batch, stop consuming until it is back. */
+static void sink_db_failed(sink *s)
+{
+    pgw_rollback(s->db);
+    sink_reset_batch(s);
+    if (!s->db_down) {
+        s->db_down = 1;
+        s->backoff_ms = 500;
+        sink_set_paused(s, 1);
+        log_warn("Postgres unavailable: paused consumption; reconnecting with backoff");
+    }
+    s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
+}
+
+/* Tries to reconnect; on success seeks every assigned partition back to
+ * the offsets stored in Postgres and resumes. */
+static void sink_try_recover(sink *s)
+{
+    char err[512];
+    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_error_t *e;
+
+    if (isotime_mono() < s->retry_at)
+        return;
+    if ((!pgw_ok(s->db) && pgw_reconnect(s->db, err, sizeof err) != PGW_OK) ||
+        rd_kafka_assignment(s->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
+        s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
+        log_info("Postgres still unavailable; next attempt in %d ms", s->backoff_ms);
+        return;
+    }
+    for (int i = 0; i < a->cnt; i++)
+        a->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    sink_offsets_from_db(s, a);
+    for (int i = 0; i < a->cnt; i++)
+        if (a->elems[i].offset < 0)
+            a->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    e = a->cnt ? rd_kafka_seek_partitions(s->rk, a, 10000) : NULL;
+    if (e) {
+        log_warn("seek after reconnect: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(a);
+    s->db_down = 0;
+    sink_set_paused(s, 0);
+    log_info("Postgres is back: resumed from the offsets stored there");
+}
+
+static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    sink *s = opaque; /* borrowed */
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *e = NULL;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (!s->db_down)
+            sink_offsets_from_db(s, parts);
+        log_info("assigned %d partitions", parts->cnt);
+        if (cooperative)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (s->db_down)
+            rd_kafka_pause_partitions(rk, parts);
+    } else {
+        if (s->in_batch && sink_commit_batch(s) != PGW_OK)
+            sink_db_failed(s);
+        log_info("revoked %d partitions", parts->cnt);
+        if (cooperative)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        log_error("rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
+
+/* Applies one message inside the batch. Garbage is logged and skipped;
+ * returns PGW_EDB only when the database failed. */
+static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
+{
+    json_error_t jerr;
+    json_t *root = NULL, *name, *data;
+    char err[512];
+    int rc = PGW_OK;
+
+    if (m->partition < 0 || m->partition >= SINK_MAX_PARTITIONS) {
+        log_error("partition %d beyond what the sink tracks; skipping", (int)m->partition);
+        return PGW_OK;
+    }
+    if (!s->in_batch) {
+        if (pgw_begin(s->db, err, sizeof err) != PGW_OK) {
+            log_warn("cannot start a transaction: %s", err);
+            return PGW_EDB;
+        }
+        s->in_batch = 1;
+        s->batch_started = isotime_mono();
+    }
+    if (m->len > SINK_EVENT_MAX_BYTES)
+        snprintf(err, sizeof err, "message of %zu bytes is over the cap", m->len);
+    else
+        root = json_loadb(m->payload, m->len, JSON_ALLOW_NUL, &jerr);
+    name = json_object_get(root, "name");
+    data = json_object_get(root, "data");
+    if (!json_is_string(name) || !json_is_object(data)) {
+        if (m->len <= SINK_EVENT_MAX_BYTES)
+            snprintf(err, sizeof err, "not an event envelope%s%s", root ? "" : ": ",
+                     root ? "" : jerr.text);
+        rc = PGW_EBADEVENT;
+    } else {
+        rc = pgw_apply(s->db, json_string_value(name), data, err, sizeof err);
+    }
+    json_decref(root);
+    if (rc == PGW_EDB) {
+        log_warn("database error at %s[%d]@%lld: %s", s->cfg.topic, (int)m->partition,
+                 (long long)m->offset, err);
+        return PGW_EDB;
+    }
+    if (rc == PGW_EBADEVENT) {
+        s->skipped++;
+        log_warn("skipping bad event at %s[%d]@%lld: %s", s->cfg.topic, (int)m->partition,
+                 (long long)m->offset, err);
+    } else {
+        s->applied++;
+    }
+    s->next[m->partition] = m->offset + 1;
+    s->batch_events++;
+    return PGW_OK;
+}
+
+static int sink_batch_due(const sink *s)
+{
+    return s->in_batch && (s->batch_events >= s->cfg.batch_size ||
+                           (isotime_mono() - s->batch_started) * 1000.0 >= s->cfg.batch_ms);
+}
+
+int sink_run(sink *s)
+{
+    while (!*s->cfg.stop) {
+        rd_kafka_message_t *m;
+        if (s->db_down)
+            sink_try_recover(s);
+        m = rd_kafka_consumer_poll(s->rk, s->in_batch ? 10 : 200);
+        if (m && m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consumer: %s", rd_kafka_message_errstr(m));
+        } else if (m && !s->db_down) {
+            if (sink_apply_message(s, m) != PGW_OK)
+                sink_db_failed(s);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (!s->db_down && sink_batch_due(s) && sink_commit_batch(s) != PGW_OK)
+            sink_db_failed(s);
+    }
+    if (!s->db_down && s->in_batch && sink_commit_batch(s) != PGW_OK)
+        log_warn("last batch not committed; it will be consumed again after a restart");
+    log_info("%lld events applied, %lld skipped", (long long)s->applied, (long long)s->skipped);
+    return 0;
+}
+
+sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, pgw *db,
+               char *errstr, size_t errlen)
+{
+    const char *defaults[] = {"group.id", cfg->group, "client.id", "backfill-sink",
+                              "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+                              "auto.offset.reset", "earliest",
+                              "partition.assignment.strategy", "cooperative-sticky",
+                              "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
+                              "fetch.wait.max.ms", "50", NULL};
+    sink *s = calloc(1, sizeof *s);
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_resp_err_t err;
+
+    if (!s) {
+        snprintf(errstr, errlen, "out of memory");
+        pgw_free(db);
+        return NULL;
+    }
+    s->db = db;
+    s->cfg = *cfg;
+    sink_reset_batch(s);
+    conf = kafka_conf_new(common->brokers, defaults, common->props, errstr, errlen);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, sink_on_rebalance);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->rk); /* rd_kafka_new owns conf */
+    struct kafka_topic topic = {cfg->topic, common->partitions};
+    if (kafka_ensure_topics(s->rk, &topic, 1, 15000, errstr, errlen))
+        goto fail;
+    sub = rd_kafka_topic_partition_list_new(1);
+    if (!sub)
+        goto fail;
+    rd_kafka_topic_partition_list_add(sub, cfg->topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(s->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        snprintf(errstr, errlen, "cannot subscribe to %s: %s", cfg->topic, rd_kafka_err2str(err));
+        goto fail;
+    }
+    return s;
+fail:
+    sink_free(s);
+    return NULL;
+}
+
+void sink_free(sink *s)
+{
+    if (!s)
+        return;
+    if (s->rk) {
+        rd_kafka_consumer_close(s->rk);
+        rd_kafka_destroy(s->rk);
+    }
+    pgw_free(s->db);
+    free(s);
+}
