@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "\n"
             "Sink:\n"
             "  -G, --group ID          consumer group (env BACKFILL_SINK_GROUP, default backfill-sink)\n"
-            "  --batch-size N          events per transaction at most (default 2000)\n"
+            "  --batch-size N          events per transaction at most (default 50; each holds up to 100 PRs)\n"
             "  --batch-ms N            longest wait to fill a batch (default 200)\n"
             "Postgres:\n"
             "  env DATABASE_URL        libpq connection string or URI (may hold a password; it is\n"
@@ -133,7 +133,7 @@ static pgw *connect_db(const char *conninfo)
 int main(int argc, char **argv)
 {
     struct cli_common common;
-    struct sink_config cfg = {.group = "backfill-sink", .batch_size = 2000, .batch_ms = 200};
+    struct sink_config cfg = {.group = "backfill-sink", .batch_size = 50, .batch_ms = 200};
     struct sigaction sa;
     const char *conninfo = getenv("DATABASE_URL");
     sink *s = NULL;

@@ -74,21 +74,40 @@ static void mask_secrets(const pgw *w, char *buf)
     }
 }
 
-/* Copies libpq's message into errstr after prefix, on one line, masked. */
+/* Writes "prefix: msg" into errstr on one line, secrets masked. Masking
+ * happens on the full text before it is cut to errlen, so no piece of a
+ * password can survive at the cut. */
 static void put_msg(const pgw *w, char *errstr, size_t errlen, const char *prefix, const char *msg)
 {
-    size_t i;
+    size_t i, n, lp = strlen(prefix), lm = msg ? strlen(msg) : 0;
+    char *full;
 
     if (!errlen)
         return;
-    snprintf(errstr, errlen, "%s%s%s", prefix, *prefix && msg && *msg ? ": " : "",
-             msg ? msg : "");
-    for (i = strlen(errstr); i > 0 && (errstr[i - 1] == '\n' || errstr[i - 1] == ' '); i--)
-        errstr[i - 1] = '\0';
-    for (i = 0; errstr[i]; i++)
-        if (errstr[i] == '\n' || errstr[i] == '\t')
-            errstr[i] = ' ';
-    mask_secrets(w, errstr);
+    if (!(full = malloc(lp + lm + 3))) {
+        snprintf(errstr, errlen, "out of memory");
+        return;
+    }
+    memcpy(full, prefix, lp);
+    n = lp;
+    if (lp && lm) {
+        memcpy(full + n, ": ", 2);
+        n += 2;
+    }
+    if (lm)
+        memcpy(full + n, msg, lm);
+    full[n + lm] = '\0';
+    for (i = strlen(full); i > 0 && (full[i - 1] == '\n' || full[i - 1] == ' '); i--)
+        full[i - 1] = '\0';
+    for (i = 0; full[i]; i++)
+        if (full[i] == '\n' || full[i] == '\t' || full[i] == '\r')
+            full[i] = ' ';
+    mask_secrets(w, full);
+    if ((n = strlen(full)) >= errlen)
+        n = errlen - 1; /* cut */
+    memcpy(errstr, full, n);
+    errstr[n] = '\0';
+    free(full);
 }
 
 static void conn_error(const pgw *w, char *errstr, size_t errlen, const char *prefix)
