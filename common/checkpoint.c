@@ -5,6 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* 1 if s holds no control character: encode refuses a cursor that does,
+ * so decode must too (a checkpoint it accepts is one it can write back). */
+static int checkpoint_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20)
+            return 0;
+    return 1;
+}
+
 int checkpoint_encode(const struct checkpoint *cp, char *out, size_t outlen)
 {
     json_t *o = json_object();
@@ -14,9 +24,8 @@ int checkpoint_encode(const struct checkpoint *cp, char *out, size_t outlen)
 
     if (!o)
         return -1;
-    for (const char *p = cp->cursor; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            goto done;
+    if (!checkpoint_printable(cp->cursor))
+        goto done;
     if (json_object_set_new(o, "v", json_integer(1)) ||
         json_object_set_new(o, "id", json_string(cp->id)) ||
         json_object_set_new(o, "cursor", cp->cursor[0] ? json_string(cp->cursor) : json_null()) ||
@@ -73,7 +82,8 @@ int checkpoint_decode(const char *buf, size_t len, struct checkpoint *cp, char *
         json_integer_value(json_object_get(o, "v")) != 1 || !json_is_string(id) ||
         json_string_length(id) == 0 || json_string_length(id) > EVENT_ID_MAX ||
         !(json_is_null(cursor) ||
-          (json_is_string(cursor) && json_string_length(cursor) <= CHECKPOINT_CURSOR_MAX)) ||
+          (json_is_string(cursor) && json_string_length(cursor) <= CHECKPOINT_CURSOR_MAX &&
+           checkpoint_printable(json_string_value(cursor)))) ||
         !json_is_string(cutoff) || isotime_parse(json_string_value(cutoff), &t) != 0 ||
         checkpoint_int(o, "fetched", 1000000, &fetched) ||
         checkpoint_int(o, "chunk", 1000000, &chunk) || checkpoint_int(o, "seq", INT64_MAX, &cp->seq) ||

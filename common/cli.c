@@ -17,6 +17,7 @@ const char cli_common_help[] =
     "  --jobs-topic NAME       env BACKFILL_JOBS_TOPIC, default " CLI_JOBS_TOPIC "\n"
     "  --progress-topic NAME   env BACKFILL_PROGRESS_TOPIC, default " CLI_PROGRESS_TOPIC "\n"
     "  --dlq-topic NAME        env BACKFILL_DLQ_TOPIC, default " CLI_DLQ_TOPIC "\n"
+    "  --control-topic NAME    cancellations; env BACKFILL_CONTROL_TOPIC, default " CLI_CONTROL_TOPIC "\n"
     "  --partitions N          partitions of topics created at startup (env BACKFILL_PARTITIONS,\n"
     "                          default 12; existing topics are left alone)\n"
     "  -v, --verbose           more logging (repeat for debug); -q, --quiet: errors only\n"
@@ -47,6 +48,7 @@ int cli_common_init(struct cli_common *c)
     c->jobs_topic = cli_env("BACKFILL_JOBS_TOPIC", CLI_JOBS_TOPIC);
     c->progress_topic = cli_env("BACKFILL_PROGRESS_TOPIC", CLI_PROGRESS_TOPIC);
     c->dlq_topic = cli_env("BACKFILL_DLQ_TOPIC", CLI_DLQ_TOPIC);
+    c->control_topic = cli_env("BACKFILL_CONTROL_TOPIC", CLI_CONTROL_TOPIC);
     c->partitions = CLI_PARTITIONS;
     if (getenv("BACKFILL_PARTITIONS") &&
         cli_parse_partitions(getenv("BACKFILL_PARTITIONS"), &c->partitions))
@@ -89,6 +91,9 @@ enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg
         return CLI_HANDLED;
     case CLI_OPT_DLQ_TOPIC:
         c->dlq_topic = arg;
+        return CLI_HANDLED;
+    case CLI_OPT_CONTROL_TOPIC:
+        c->control_topic = arg;
         return CLI_HANDLED;
     case CLI_OPT_PARTITIONS:
         if (cli_parse_partitions(arg, &c->partitions)) {

@@ -6,6 +6,7 @@
  *   --jobs-topic      BACKFILL_JOBS_TOPIC        repository.backfill.initial
  *   --progress-topic  BACKFILL_PROGRESS_TOPIC    backfill.progress
  *   --dlq-topic       BACKFILL_DLQ_TOPIC         repository.backfill.initial.dlq
+ *   --control-topic   BACKFILL_CONTROL_TOPIC     backfill.control (cancellations)
  *   --partitions      BACKFILL_PARTITIONS        12 (for topics this binary creates)
  *   -v / -q           more / less logging
  *   -h / --help
@@ -20,6 +21,7 @@
 #define CLI_JOBS_TOPIC "repository.backfill.initial"
 #define CLI_PROGRESS_TOPIC "backfill.progress"
 #define CLI_DLQ_TOPIC "repository.backfill.initial.dlq"
+#define CLI_CONTROL_TOPIC "backfill.control"
 #define CLI_PARTITIONS 12
 
 enum cli_opt_id {
@@ -27,6 +29,7 @@ enum cli_opt_id {
     CLI_OPT_PROGRESS_TOPIC,
     CLI_OPT_DLQ_TOPIC,
     CLI_OPT_PARTITIONS,
+    CLI_OPT_CONTROL_TOPIC,
     CLI_OPT_FIRST_FREE = 1100 /* binaries number their own long options from here */
 };
 
@@ -35,6 +38,7 @@ enum cli_opt_id {
     {"jobs-topic", required_argument, 0, CLI_OPT_JOBS_TOPIC},                           \
         {"progress-topic", required_argument, 0, CLI_OPT_PROGRESS_TOPIC},               \
         {"dlq-topic", required_argument, 0, CLI_OPT_DLQ_TOPIC},                         \
+        {"control-topic", required_argument, 0, CLI_OPT_CONTROL_TOPIC},                 \
         {"partitions", required_argument, 0, CLI_OPT_PARTITIONS},                       \
         {"help", no_argument, 0, 'h'}, {"verbose", no_argument, 0, 'v'},                \
         {"quiet", no_argument, 0, 'q'}
@@ -48,6 +52,7 @@ struct cli_common {
     const char *jobs_topic;     /* borrowed */
     const char *progress_topic; /* borrowed */
     const char *dlq_topic;      /* borrowed */
+    const char *control_topic;  /* borrowed */
     int partitions;
     int verbosity;
     int want_help;

@@ -1,7 +1,7 @@
 /* event: see event.h. */
 #include "event.h"
 
-#include <fcntl.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +12,14 @@
 
 static void event_random_bytes(unsigned char *buf, size_t len)
 {
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     size_t got = 0;
-    if (fd >= 0) {
-        while (got < len) {
-            ssize_t n = read(fd, buf + got, len - got);
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        close(fd);
+    while (got < len) {
+        ssize_t n = getrandom(buf + got, len - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
     }
-    if (got < len) { /* no /dev/urandom: fall back to a time-seeded mix */
+    if (got < len) { /* no entropy source: fall back to a time-seeded mix */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
@@ -100,6 +96,31 @@ char *job_encode(const struct job *job)
     return event_dump(EVENT_JOB, job->id, job->ts, data);
 }
 
+/* 1 if the JSON string v holds a control character (NUL included). */
+static int event_has_control(json_t *v)
+{
+    const char *s = json_string_value(v);
+    for (size_t i = 0, n = json_string_length(v); i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* 1 if the JSON string v holds a NUL character (\u0000). */
+static int event_has_nul(json_t *v)
+{
+    return strlen(json_string_value(v)) != json_string_length(v);
+}
+
+/* Makes a reason fit for a log line and a Kafka header: printable ASCII
+ * only (jansson quotes pieces of the input, which may be any bytes). */
+static void event_clean_reason(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            *s = '?';
+}
+
 /* Reads an optional integer field in [lo, hi]; absent leaves *out as is. */
 static int event_opt_int(json_t *obj, const char *key, json_int_t lo, json_int_t hi,
                          json_int_t *out, char *errstr, size_t errlen)
@@ -130,13 +151,16 @@ static int job_decode_data(json_t *data, struct job *job, char *errstr, size_t e
         snprintf(errstr, errlen, "data.owner and data.name must be strings");
         return -1;
     }
-    if (!repo_owner_valid(json_string_value(owner), json_string_length(owner)) ||
-        strlen(json_string_value(owner)) != json_string_length(owner)) {
+    if (event_has_nul(owner) || event_has_nul(name)) {
+        snprintf(errstr, errlen, "data.%s contains a NUL character",
+                 event_has_nul(owner) ? "owner" : "name");
+        return -1;
+    }
+    if (!repo_owner_valid(json_string_value(owner), json_string_length(owner))) {
         snprintf(errstr, errlen, "data.owner is not a valid GitHub owner");
         return -1;
     }
-    if (!repo_name_valid(json_string_value(name), json_string_length(name)) ||
-        strlen(json_string_value(name)) != json_string_length(name)) {
+    if (!repo_name_valid(json_string_value(name), json_string_length(name))) {
         snprintf(errstr, errlen, "data.name is not a valid GitHub repository name");
         return -1;
     }
@@ -148,6 +172,10 @@ static int job_decode_data(json_t *data, struct job *job, char *errstr, size_t e
         (!json_is_string(trig) || json_string_length(trig) > JOB_TRIGGER_MAX)) {
         snprintf(errstr, errlen, "data.triggeredFrom must be a string of at most %d bytes",
                  JOB_TRIGGER_MAX);
+        return -1;
+    }
+    if (json_is_string(trig) && event_has_nul(trig)) {
+        snprintf(errstr, errlen, "data.triggeredFrom contains a NUL character");
         return -1;
     }
     snprintf(job->owner, sizeof job->owner, "%s", json_string_value(owner));
@@ -177,9 +205,11 @@ int job_decode(const char *buf, size_t len, struct job *job, char *errstr, size_
                  JOB_MAX_BYTES);
         return -1;
     }
-    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* NULs are let through the parser so the reason can name the field. */
+    root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
         snprintf(errstr, errlen, "not valid JSON: %s at byte %d", jerr.text, jerr.position);
+        event_clean_reason(errstr);
         return -1;
     }
     name = json_object_get(root, "name");
@@ -192,10 +222,12 @@ int job_decode(const char *buf, size_t len, struct job *job, char *errstr, size_
         snprintf(errstr, errlen, "not a %s envelope", EVENT_JOB);
         goto done;
     }
+    /* The id becomes every event's backfillId and part of the checkpoint:
+     * the sink and the commit metadata take no control characters. */
     if (!json_is_string(id) || json_string_length(id) == 0 ||
-        json_string_length(id) > EVENT_ID_MAX ||
-        strlen(json_string_value(id)) != json_string_length(id)) {
-        snprintf(errstr, errlen, "id must be a string of 1..%d bytes", EVENT_ID_MAX);
+        json_string_length(id) > EVENT_ID_MAX || event_has_control(id)) {
+        snprintf(errstr, errlen, "id must be a string of 1..%d bytes without control characters",
+                 EVENT_ID_MAX);
         goto done;
     }
     if (!json_is_integer(ts) || json_integer_value(ts) < 0) {
@@ -214,6 +246,43 @@ int job_decode(const char *buf, size_t len, struct job *job, char *errstr, size_
         goto done;
     snprintf(job->id, sizeof job->id, "%s", json_string_value(id));
     job->ts = json_integer_value(ts);
+    rc = 0;
+done:
+    json_decref(root);
+    return rc;
+}
+
+char *cancel_encode(const char *owner, const char *name)
+{
+    char id[EVENT_ID_MAX + 1], key[REPO_FULL_MAX + 1];
+    json_t *data;
+    repo_key(owner, name, key);
+    data = json_pack("{s:s, s:s, s:s}", "repository", key, "owner", owner, "name", name);
+    if (!data)
+        return NULL;
+    event_new_id(id);
+    return event_dump(EVENT_CANCEL, id, isotime_now_ms(), data);
+}
+
+int cancel_decode(const char *buf, size_t len, char key[REPO_FULL_MAX + 1], int64_t *ts,
+                  char *errstr, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = len <= JOB_MAX_BYTES ? json_loadb(buf, len, 0, &jerr) : NULL;
+    json_t *name = json_object_get(root, "name"), *t = json_object_get(root, "ts");
+    json_t *data = json_object_get(root, "data");
+    json_t *owner = json_object_get(data, "owner"), *repo = json_object_get(data, "name");
+    int rc = -1;
+
+    if (!json_is_string(name) || strcmp(json_string_value(name), EVENT_CANCEL) != 0 ||
+        !json_is_integer(t) || !json_is_string(owner) || !json_is_string(repo) ||
+        !repo_owner_valid(json_string_value(owner), json_string_length(owner)) ||
+        !repo_name_valid(json_string_value(repo), json_string_length(repo))) {
+        snprintf(errstr, errlen, "not a %s event", EVENT_CANCEL);
+        goto done;
+    }
+    repo_key(json_string_value(owner), json_string_value(repo), key);
+    *ts = json_integer_value(t);
     rc = 0;
 done:
     json_decref(root);

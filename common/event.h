@@ -16,6 +16,7 @@
 #define EVENT_JOB "repository/backfill.initial"
 #define EVENT_PROGRESS "backfill/progress.update"
 #define EVENT_PULL_REQUESTS "backfill/pull_requests"
+#define EVENT_CANCEL "repository/backfill.cancel"
 
 #define EVENT_ID_MAX 64
 #define JOB_MAX_BYTES 65536 /* a job is a few hundred bytes; more is garbage */
@@ -55,5 +56,15 @@ char *job_encode(const struct job *job);
  * and fills *job, or -1 with a one-line reason in errstr (job untouched
  * beyond being zeroed). Never crashes on any byte sequence. */
 int job_decode(const char *buf, size_t len, struct job *job, char *errstr, size_t errlen);
+
+/* Serialises a repository/backfill.cancel event for owner/name (valid
+ * names), stamped now. Returns a malloc'd string or NULL on allocation
+ * failure. */
+char *cancel_encode(const char *owner, const char *name);
+
+/* Decodes a repository/backfill.cancel event: fills key (lower-cased
+ * owner/name) and *ts (ms). Returns 0, or -1 with a reason. */
+int cancel_decode(const char *buf, size_t len, char key[REPO_FULL_MAX + 1], int64_t *ts,
+                  char *errstr, size_t errlen);
 
 #endif

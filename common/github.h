@@ -12,6 +12,7 @@
 #define BACKFILL_GITHUB_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,13 +59,20 @@ gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
                   long total_timeout_ms, char *errstr, size_t errlen);
 void gh_free(gh_client *gh);
 
+/* Lets a signal handler cancel the request in flight: while *flag is
+ * nonzero, gh_fetch_page gives up within about a second and returns
+ * GH_TRANSIENT ("request cancelled"). flag is borrowed; NULL (the
+ * default) means requests end only by completing or timing out. */
+void gh_set_cancel_flag(gh_client *gh, const volatile sig_atomic_t *flag);
+
 /* The GraphQL document every request sends (static storage). */
 const char *gh_query_document(void);
 
 /* Fetches one page: `first` (1..100) pull requests of owner/name after
  * `after` (NULL or "" = from the newest). Always fills *page (call
  * gh_page_clear afterwards); returns page->status. Blocking, bounded by
- * the client's timeouts. */
+ * the client's connect and total timeouts (a hung server is a
+ * GH_TRANSIENT timeout, never a hang). One request at a time per client. */
 enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name, int first,
                              const char *after, struct gh_page *page);
 

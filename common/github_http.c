@@ -13,6 +13,7 @@ struct gh_client {
     CURL *curl;                  /* owned */
     struct curl_slist *headers;  /* owned; holds the Authorization header */
     char *url;                   /* owned */
+    const volatile sig_atomic_t *cancel; /* borrowed, NULL = never cancel */
 };
 
 struct gh_response {
@@ -45,6 +46,9 @@ static const char gh_query[] =
     "    }\n"
     "  }\n"
     "}\n";
+
+static int gh_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow);
 
 const char *gh_query_document(void)
 {
@@ -99,6 +103,9 @@ gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
     curl_easy_setopt(gh->curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(gh->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(gh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(gh->curl, CURLOPT_XFERINFOFUNCTION, gh_on_progress);
+    curl_easy_setopt(gh->curl, CURLOPT_XFERINFODATA, gh);
+    curl_easy_setopt(gh->curl, CURLOPT_NOPROGRESS, 0L);
     return gh;
 oom:
     snprintf(errstr, errlen, "out of memory creating the GitHub client");
@@ -115,6 +122,21 @@ void gh_free(gh_client *gh)
     curl_slist_free_all(gh->headers);
     free(gh->url);
     free(gh);
+}
+
+void gh_set_cancel_flag(gh_client *gh, const volatile sig_atomic_t *flag)
+{
+    gh->cancel = flag;
+}
+
+/* libcurl calls this about once a second and on every transfer event:
+ * a nonzero return aborts the transfer. */
+static int gh_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow)
+{
+    const gh_client *gh = userdata;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return gh->cancel && *gh->cancel ? 1 : 0;
 }
 
 static size_t gh_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -221,7 +243,8 @@ enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name,
         page->status = GH_TRANSIENT;
         page->http_status = http;
         page->cost = page->remaining = page->retry_after = -1;
-        snprintf(page->error, sizeof page->error, "request failed: %s%s", curl_easy_strerror(cc),
+        snprintf(page->error, sizeof page->error, "request failed: %s%s",
+                 cc == CURLE_ABORTED_BY_CALLBACK ? "request cancelled" : curl_easy_strerror(cc),
                  r.overflow ? " (response body over the size cap)" : "");
         st = page->status;
     } else {

@@ -3,6 +3,7 @@
  * converts pull-request nodes into our record shape. Everything in the
  * body is untrusted: each field is type-checked before use. */
 #define _GNU_SOURCE /* strcasestr */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #include "github.h"
 #include "isotime.h"
+#include "json_clean.h"
+
+#define GH_RESET_MAX 253402300799L /* 9999-12-31T23:59:59Z, the latest rateLimit.resetAt */
 
 const char *gh_status_name(enum gh_status st)
 {
@@ -33,14 +37,17 @@ static enum gh_status gh_fail(struct gh_page *page, enum gh_status st, const cha
     return st;
 }
 
-static long gh_parse_long(const char *s, long dflt)
+/* A header's decimal value if it is in [0, max], else dflt: a garbled
+ * header must become neither a negative count nor a time that overflows
+ * the arithmetic of whoever waits for it. */
+static long gh_parse_long(const char *s, long dflt, long max)
 {
     char *end;
     long v;
     if (!s)
         return dflt;
     v = strtol(s, &end, 10);
-    return end != s ? v : dflt;
+    return end != s && v >= 0 && v <= max ? v : dflt;
 }
 
 /* Copies a string field or sets null; non-string non-null is an error. */
@@ -203,6 +210,22 @@ static enum gh_status gh_http_status(long http, const char *body, struct gh_page
     return gh_fail(page, GH_TRANSIENT, "unexpected HTTP status from GitHub%s", NULL);
 }
 
+/* 1 if endCursor is a string the worker can store in a checkpoint: at most
+ * GH_CURSOR_MAX bytes and no control character (NUL included), which
+ * checkpoint_encode refuses; such a cursor would stall the job. */
+static int gh_cursor_ok(json_t *cursor)
+{
+    const char *s = json_string_value(cursor);
+    size_t i, n = json_string_length(cursor);
+
+    if (!s || n > GH_CURSOR_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return 0;
+    return 1;
+}
+
 static enum gh_status gh_parse_connection(json_t *repo, struct gh_page *page)
 {
     json_t *conn = json_object_get(repo, "pullRequests");
@@ -212,9 +235,7 @@ static enum gh_status gh_parse_connection(json_t *repo, struct gh_page *page)
     size_t i;
 
     if (!json_is_boolean(json_object_get(info, "hasNextPage")) || !json_is_array(nodes) ||
-        !(json_is_null(cursor) ||
-          (json_is_string(cursor) && json_string_length(cursor) <= GH_CURSOR_MAX &&
-           strlen(json_string_value(cursor)) == json_string_length(cursor))))
+        !(json_is_null(cursor) || gh_cursor_ok(cursor)))
         return gh_fail(page, GH_TRANSIENT, "malformed pullRequests connection in the response%s",
                        NULL);
     page->has_next = json_is_true(json_object_get(info, "hasNextPage"));
@@ -249,8 +270,8 @@ static void gh_parse_rate(json_t *root, struct gh_page *page)
         page->cost = (int)json_integer_value(cost);
     if (json_is_integer(rem))
         page->remaining = (int)json_integer_value(rem);
-    if (json_is_string(reset) && isotime_parse(json_string_value(reset), &t) == 0)
-        page->reset_at = t;
+    if (json_is_string(reset) && isotime_parse(json_string_value(reset), &t) == 0 && t > 0)
+        page->reset_at = t; /* a reset before 1970 is as good as none */
 }
 
 enum gh_status gh_parse_response(long http_status, const char *body, size_t len,
@@ -264,9 +285,9 @@ enum gh_status gh_parse_response(long http_status, const char *body, size_t len,
     memset(page, 0, sizeof *page);
     page->http_status = http_status;
     page->cost = -1;
-    page->remaining = (int)gh_parse_long(h_remaining, -1);
-    page->reset_at = (time_t)gh_parse_long(h_reset, 0);
-    page->retry_after = (int)gh_parse_long(h_retry_after, -1);
+    page->remaining = (int)gh_parse_long(h_remaining, -1, INT_MAX);
+    page->reset_at = (time_t)gh_parse_long(h_reset, 0, GH_RESET_MAX);
+    page->retry_after = (int)gh_parse_long(h_retry_after, -1, INT_MAX);
     if (http_status != 200) {
         char tmp[512];
         size_t n = len < sizeof tmp - 1 ? len : sizeof tmp - 1;
@@ -274,7 +295,16 @@ enum gh_status gh_parse_response(long http_status, const char *body, size_t len,
         tmp[body ? n : 0] = '\0';
         return gh_http_status(http_status, tmp, page);
     }
-    root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+    {
+        /* A lone surrogate escape or a bad UTF-8 byte in one title would make
+         * jansson refuse the whole page: it becomes U+FFFD instead. */
+        char *clean = NULL; /* owned */
+        size_t clean_len = 0;
+        int repaired = json_clean_text(body, len, &clean, &clean_len);
+        root = json_loadb(repaired > 0 ? clean : body, repaired > 0 ? clean_len : len,
+                          JSON_ALLOW_NUL, &jerr);
+        free(clean);
+    }
     if (!json_is_object(root)) {
         st = gh_fail(page, GH_TRANSIENT, "response is not a JSON object: %s", jerr.text);
         goto done;

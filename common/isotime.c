@@ -9,14 +9,20 @@ void isotime_format(time_t t, char out[ISOTIME_LEN + 1])
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, ISOTIME_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(out, ISOTIME_LEN + 1, "%04Y-%m-%dT%H:%M:%SZ", &tm); /* %Y alone: "24" for 0024 */
 }
 
 int isotime_parse(const char *s, time_t *t)
 {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd"; /* d: a digit */
     struct tm tm;
     int n = 0;
     memset(&tm, 0, sizeof tm);
+    /* sscanf alone would take signs and spaces ("+024-…", "…T-1:…"): a
+     * time isotime_format could not write back in the same shape. */
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+            return -1;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
                &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
         return -1;

@@ -173,6 +173,20 @@ done:
     return rc;
 }
 
+int kafka_warm_topic(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+    if (!rkt)
+        return -1;
+    err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return err ? -1 : 0;
+}
+
 int kafka_header_get(const rd_kafka_message_t *msg, const char *name, char *buf, size_t buflen)
 {
     rd_kafka_headers_t *hdrs = NULL;

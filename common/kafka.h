@@ -38,6 +38,11 @@ struct kafka_topic {
 int kafka_ensure_topics(rd_kafka_t *rk, const struct kafka_topic *topics, size_t n, int timeout_ms,
                         char *errstr, size_t errlen);
 
+/* Fetches metadata for one topic now, so the first message produced to it
+ * is not held back until librdkafka's periodic (1 s) topic scan notices a
+ * freshly created topic. Returns 0, or -1 (harmless: produce still works). */
+int kafka_warm_topic(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
 /* Copies the value of header `name` of msg into buf (NUL-terminated,
  * truncated to buflen). Returns 0 if found, -1 if absent. */
 int kafka_header_get(const rd_kafka_message_t *msg, const char *name, char *buf, size_t buflen);

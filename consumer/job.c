@@ -1,44 +1,32 @@
-/* job: see job.h. */
+/* job: see job.h. This file is the job's life around Kafka — find the
+ * checkpoint, publish, wait for acknowledgements, commit, fail; the GitHub
+ * side of a step is in job_github.c. */
 #include "job.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "checkpoint.h"
-#include "events.h"
+#include "group_watch.h"
 #include "isotime.h"
+#include "job_internal.h"
 #include "log.h"
-#include "pager.h"
 
-#define JOB_SECONDARY_MAX 8    /* secondary-limit waits per request before giving up */
-#define JOB_SECONDARY_WAIT 60  /* seconds, when GitHub sent no retry-after */
-#define JOB_MIN_PAGE 5         /* smallest page after server errors */
+#define JOB_ACK_SLICE_MS 100       /* one step waits this long for acknowledgements */
+#define JOB_COMMIT_RETRY_S 0.2     /* between attempts of a failed commit */
+#define JOB_COMMIT_GIVE_UP_S 60.0  /* then go on without it: a later commit covers it */
+#define JOB_COMMITTED_TIMEOUT_MS 5000
 
-struct job_run {
-    struct worker_ctx *ctx;    /* borrowed */
-    rd_kafka_message_t *msg;   /* owned: the job message, kept for the DLQ */
-    struct job job;
-    struct pager pager;
-    struct checkpoint cp;      /* last committed checkpoint */
-    int64_t repository_id;
-    int page_max;              /* current page size (shrinks after server errors) */
-    int retries;               /* transient failures of the current request */
-    int secondary;             /* secondary-limit hits of the current request */
-    int started;               /* the started event is published and committed */
-    double not_before;         /* wall-clock seconds */
-    char fail_reason[600];     /* set once the job failed but its end is not committed yet */
-    int fail_dlq;
-};
-
-static double job_now(void)
+double job_now(void)
 {
     return (double)isotime_now_ms() / 1000.0;
 }
 
-static unsigned job_jitter(unsigned range_ms)
+enum job_step job_wait(job_run *jr, double secs)
 {
-    return range_ms ? (unsigned)rand() % range_ms : 0;
+    jr->not_before = job_now() + secs;
+    return JOB_STEP_WAIT;
 }
 
 double job_run_not_before(const job_run *jr)
@@ -61,138 +49,202 @@ const char *job_run_key(const job_run *jr)
     return jr->job.key;
 }
 
+int job_run_at_boundary(const job_run *jr)
+{
+    return jr->phase != JOB_ACKS && jr->phase != JOB_COMMIT && !jr->in_flight;
+}
+
 void job_run_free(job_run *jr)
 {
     if (!jr)
         return;
+    if (jr->in_flight) { /* the slot's fetcher must be idle for the next job */
+        struct gh_page page;
+        fetcher_collect(jr->fetch, &page, 1);
+        gh_page_clear(&page);
+    }
     rd_kafka_message_destroy(jr->msg);
     free(jr);
 }
 
-/* Commits `offset` of the job's partition with optional metadata. */
-static int job_commit(struct worker_ctx *ctx, const rd_kafka_message_t *msg, int64_t offset,
-                      const char *metadata)
+/* Commits `offset` of the message's partition with optional metadata.
+ * Returns the error (0 on success); logs nothing. */
+static rd_kafka_resp_err_t job_commit(struct worker_ctx *ctx, const rd_kafka_message_t *msg,
+                                      int64_t offset, const char *metadata)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_t *p;
     rd_kafka_resp_err_t err;
 
     if (!l)
-        return -1;
+        return RD_KAFKA_RESP_ERR__FAIL;
     p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(msg->rkt), msg->partition);
     p->offset = offset;
     if (metadata) {
         p->metadata = strdup(metadata); /* owned by the list from here */
-        p->metadata_size = p->metadata ? strlen(metadata) : 0;
+        if (!p->metadata) {
+            rd_kafka_topic_partition_list_destroy(l);
+            return RD_KAFKA_RESP_ERR__FAIL;
+        }
+        p->metadata_size = strlen(metadata);
     }
     err = rd_kafka_commit(ctx->consumer, l, 0);
     if (!err && l->elems[0].err)
         err = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
-    if (err) {
-        log_warn("commit of %s[%d]@%lld failed: %s", rd_kafka_topic_name(msg->rkt),
-                 (int)msg->partition, (long long)offset, rd_kafka_err2str(err));
-        return -1;
-    }
-    return 0;
+    return err;
 }
 
-/* Reads the committed offset + metadata of the message's partition and
- * fills cp if it is a checkpoint of this very job. Returns 1 if resuming. */
-static int job_find_checkpoint(job_run *jr)
+/* The dead letter was not acknowledged: seek the partition back to the
+ * message so it is read (and dead-lettered) again, instead of letting the
+ * next job's commit move past a message nobody kept. The failed wait for
+ * the acknowledgement (ack_timeout_ms) paces the attempts. */
+static void job_poison_again(struct worker_ctx *ctx, const rd_kafka_message_t *msg)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_t *p;
-    char err[256];
-    int found = 0;
-
+    rd_kafka_error_t *e = NULL;
+    log_error("could not dead-letter %s[%d]@%lld; reading it again to retry",
+              rd_kafka_topic_name(msg->rkt), (int)msg->partition, (long long)msg->offset);
     if (!l)
-        return 0;
-    p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(jr->msg->rkt), jr->msg->partition);
-    if (rd_kafka_committed(jr->ctx->consumer, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        p->offset == jr->msg->offset && p->metadata && p->metadata_size > 0 &&
-        checkpoint_decode(p->metadata, p->metadata_size, &jr->cp, err, sizeof err) == 0 &&
-        strcmp(jr->cp.id, jr->job.id) == 0)
-        found = 1;
+        return;
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
+        msg->offset;
+    e = rd_kafka_seek_partitions(ctx->consumer, l, 5000);
+    if (e) {
+        log_error("seek back to %s[%d]@%lld failed: %s", rd_kafka_topic_name(msg->rkt),
+                  (int)msg->partition, (long long)msg->offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
     rd_kafka_topic_partition_list_destroy(l);
-    return found;
-}
-
-static void job_init_fresh(job_run *jr)
-{
-    memset(&jr->cp, 0, sizeof jr->cp);
-    snprintf(jr->cp.id, sizeof jr->cp.id, "%s", jr->job.id);
-    isotime_format(time(NULL) - (time_t)jr->job.since_days * 86400, jr->cp.cutoff);
 }
 
 static job_run *job_run_poison(struct worker_ctx *ctx, rd_kafka_message_t *msg, const char *why)
 {
     struct dlq_info info = {why, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
+    rd_kafka_resp_err_t err;
     log_warn("poison message at %s[%d]@%lld: %s; sending it to %s", info.src_topic,
              (int)msg->partition, (long long)msg->offset, why, ctx->dlq_topic);
-    if (outbox_send_dlq(ctx->ob, ctx->dlq_topic, msg, &info) == 0 &&
-        outbox_wait(ctx->ob, ctx->ack_timeout_ms) == 0)
-        job_commit(ctx, msg, msg->offset + 1, NULL);
-    else
-        log_error("could not dead-letter %s[%d]@%lld; it will be retried after a restart",
-                  info.src_topic, (int)msg->partition, (long long)msg->offset);
+    int64_t mark = outbox_failures(ctx->ob);
+    if (outbox_send_dlq(ctx->ob, ctx->dlq_topic, msg, &info) != 0 ||
+        outbox_wait(ctx->ob, ctx->ack_timeout_ms, mark) != 0)
+        job_poison_again(ctx, msg);
+    else if ((err = job_commit(ctx, msg, msg->offset + 1, NULL)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_warn("dead-lettered %s[%d]@%lld but could not commit past it (%s); a later commit "
+                 "covers it, or it is dead-lettered again after a restart", info.src_topic,
+                 (int)msg->partition, (long long)msg->offset, rd_kafka_err2str(err));
     rd_kafka_message_destroy(msg);
     return NULL;
 }
 
-job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg)
+job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch)
 {
     char err[256];
     job_run *jr = calloc(1, sizeof *jr);
-    time_t cutoff;
 
     if (!jr) {
         rd_kafka_message_destroy(msg);
         return NULL;
     }
     jr->ctx = ctx;
+    jr->fetch = fetch;
+    jr->fail_mark = outbox_failures(ctx->ob);
     jr->msg = msg;
     if (job_decode(msg->payload, msg->len, &jr->job, err, sizeof err)) {
         free(jr);
         return job_run_poison(ctx, msg, err);
     }
     jr->page_max = ctx->page_size;
-    if (job_find_checkpoint(jr)) {
-        jr->started = 1;
-        log_info("resuming %s backfill=%s at chunk %d, %d PRs fetched, cutoff %s", jr->job.key,
-                 jr->job.id, jr->cp.chunk, jr->cp.fetched, jr->cp.cutoff);
-    } else {
-        job_init_fresh(jr);
-        log_info("starting %s backfill=%s maxPRs=%d sinceDays=%d", jr->job.key, jr->job.id,
-                 jr->job.max_prs, jr->job.since_days);
-    }
-    isotime_parse(jr->cp.cutoff, &cutoff);
-    pager_init(&jr->pager, jr->job.max_prs, cutoff, jr->cp.cursor, jr->cp.fetched);
+    jr->phase = JOB_LOAD;
     return jr;
 }
 
-/* Fills the fields of a progress event that come from the job's state. */
-static void job_progress_info(const job_run *jr, const struct checkpoint *cp,
-                              struct progress_info *pi, const char *status)
+/* Sets up the pager from jr->cp (fresh or resumed). */
+static void job_init_pager(job_run *jr)
 {
-    const struct worker_ctx *ctx = jr->ctx;
+    time_t cutoff = 0;
+    if (isotime_parse(jr->cp.cutoff, &cutoff) != 0) { /* decode validated it; never trust blindly */
+        cutoff = time(NULL) - (time_t)jr->job.since_days * 86400;
+        isotime_format(cutoff, jr->cp.cutoff);
+        log_warn("%s: checkpoint cutoff unreadable; using %s", jr->job.key, jr->cp.cutoff);
+    }
+    pager_init(&jr->pager, jr->job.max_prs, cutoff, jr->cp.cursor, jr->cp.fetched);
+    jr->seq = jr->cp.seq;
+}
+
+/* JOB_LOAD: reads the committed offset + metadata of the job's partition.
+ * A checkpoint of this very job: resume from it. Nothing of it: start
+ * fresh. An offset already past the message: the job was finished. An
+ * error reading it: try again — never start over just because the
+ * coordinator did not answer (that would restart with a new cutoff). */
+static enum job_step job_load(job_run *jr)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *p;
+    rd_kafka_resp_err_t err;
+    char why[256];
+    int64_t committed;
+    int found = 0;
+
+    if (!l)
+        return job_wait(jr, 1.0);
+    p = rd_kafka_topic_partition_list_add(l, job_run_topic(jr), jr->msg->partition);
+    err = rd_kafka_committed(jr->ctx->consumer, l, JOB_COMMITTED_TIMEOUT_MS);
+    if (!err)
+        err = p->err;
+    if (err) {
+        rd_kafka_topic_partition_list_destroy(l);
+        log_warn("%s: cannot read the committed checkpoint of %s[%d]: %s; trying again in 1 s",
+                 jr->job.key, job_run_topic(jr), (int)jr->msg->partition, rd_kafka_err2str(err));
+        return job_wait(jr, 1.0);
+    }
+    committed = p->offset;
+    if (committed == jr->msg->offset && p->metadata && p->metadata_size > 0 &&
+        checkpoint_decode(p->metadata, p->metadata_size, &jr->cp, why, sizeof why) == 0 &&
+        strcmp(jr->cp.id, jr->job.id) == 0)
+        found = 1;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (committed > jr->msg->offset) {
+        log_info("%s backfill=%s at %s[%d]@%lld is already finished (committed offset %lld); "
+                 "skipping it", jr->job.key, jr->job.id, job_run_topic(jr), (int)jr->msg->partition,
+                 (long long)jr->msg->offset, (long long)committed);
+        jr->phase = JOB_END;
+        return JOB_STEP_DONE;
+    }
+    if (found) {
+        log_info("resuming %s backfill=%s at chunk %d, %d PRs fetched, cutoff %s", jr->job.key,
+                 jr->job.id, jr->cp.chunk, jr->cp.fetched, jr->cp.cutoff);
+        jr->phase = JOB_FETCH;
+    } else {
+        memset(&jr->cp, 0, sizeof jr->cp);
+        snprintf(jr->cp.id, sizeof jr->cp.id, "%s", jr->job.id);
+        isotime_format(time(NULL) - (time_t)jr->job.since_days * 86400, jr->cp.cutoff);
+        log_info("starting %s backfill=%s maxPRs=%d sinceDays=%d", jr->job.key, jr->job.id,
+                 jr->job.max_prs, jr->job.since_days);
+        jr->phase = JOB_START;
+    }
+    job_init_pager(jr);
+    return JOB_STEP_AGAIN;
+}
+
+void job_progress_info(const job_run *jr, const struct checkpoint *next, struct progress_info *pi,
+                       const char *status)
+{
     memset(pi, 0, sizeof *pi);
     pi->job = &jr->job;
     pi->repository_id = jr->repository_id;
     pi->status = status;
     pi->progress = jr->pager.fetched;
-    pi->chunk = cp->chunk;
+    pi->chunk = next->chunk;
     pi->chunk_size = -1;
     pi->cursor = jr->pager.cursor;
     pi->cutoff = jr->cp.cutoff;
     pi->reached_time_limit = jr->pager.reached_time_limit;
-    pi->requests = cp->requests;
-    pi->points = cp->points;
-    pi->remaining = ctx->budget_remaining;
+    pi->requests = next->requests;
+    pi->points = next->points;
+    pi->remaining = jr->ctx->budget.remaining;
 }
 
-/* Publishes one progress event with the next seq. */
-static int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq)
+int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq)
 {
     char *s;
     int rc;
@@ -205,29 +257,127 @@ static int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq
     return rc;
 }
 
-/* Waits for the acknowledgements of everything published, then commits
- * the new checkpoint `next` (or offset + 1 when final). On success the
- * job's committed checkpoint becomes `next`. */
-static int job_checkpoint(job_run *jr, const struct checkpoint *next, int final)
+enum job_step job_published(job_run *jr, const struct checkpoint *next, int final,
+                            enum job_phase redo, enum job_phase then, double then_not_before)
 {
-    char meta[CHECKPOINT_MAX_BYTES + 1];
-    if (outbox_wait(jr->ctx->ob, jr->ctx->ack_timeout_ms) != 0) {
-        log_warn("%s: events not acknowledged by Kafka; the chunk will be redone", jr->job.key);
-        return -1;
-    }
-    if (final) {
-        job_commit(jr->ctx, jr->msg, jr->msg->offset + 1, NULL);
-    } else if (checkpoint_encode(next, meta, sizeof meta) < 0) {
-        log_error("%s: checkpoint does not fit in commit metadata", jr->job.key);
-        return -1;
-    } else {
-        job_commit(jr->ctx, jr->msg, jr->msg->offset, meta);
-    }
-    jr->cp = *next;
-    return 0;
+    jr->pending = *next;
+    jr->pending_final = final;
+    jr->redo = redo;
+    jr->then = then;
+    jr->then_not_before = then_not_before;
+    jr->seq = next->seq;
+    jr->phase = JOB_ACKS;
+    jr->acks_since = isotime_mono();
+    jr->acks_slow_logged = 0;
+    return JOB_STEP_AGAIN;
 }
 
-static enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
+/* JOB_ACKS: one short slice of waiting for Kafka's acknowledgements. */
+static enum job_step job_acks(job_run *jr)
+{
+    int r = outbox_check(jr->ctx->ob, JOB_ACK_SLICE_MS, jr->fail_mark);
+    double waited = isotime_mono() - jr->acks_since;
+
+    if (r != 1) /* nothing in flight now: later failures are of later messages */
+        jr->fail_mark = outbox_failures(jr->ctx->ob);
+    if (r < 0) {
+        log_warn("%s: Kafka refused events of chunk %d; publishing them again", jr->job.key,
+                 jr->pending.chunk);
+        jr->pager = jr->pager_before;
+        jr->phase = jr->redo;
+        return job_wait(jr, 1.0);
+    }
+    if (r > 0) {
+        if (!jr->acks_slow_logged && waited * 1000.0 > jr->ctx->ack_timeout_ms) {
+            log_warn("%s: events not acknowledged by Kafka after %.0f s; still waiting "
+                     "(librdkafka retries them until message.timeout.ms)", jr->job.key, waited);
+            jr->acks_slow_logged = 1;
+        }
+        jr->not_before = 0;
+        return JOB_STEP_WAIT;
+    }
+    if (jr->acks_slow_logged)
+        log_info("%s: events acknowledged after %.1f s", jr->job.key, waited);
+    jr->cp = jr->pending;
+    jr->phase = JOB_COMMIT;
+    jr->commit_since = isotime_mono();
+    jr->commit_failures = 0;
+    return JOB_STEP_AGAIN;
+}
+
+static void job_log_end(const job_run *jr)
+{
+    if (jr->fail_reason[0])
+        return; /* logged when it failed */
+    log_info("completed %s backfill=%s: %d PRs in %d chunks, %lld requests, %lld points%s",
+             jr->job.key, jr->job.id, jr->pager.fetched, jr->cp.chunk, (long long)jr->cp.requests,
+             (long long)jr->cp.points,
+             jr->pager.reached_time_limit ? ", reached the time window" : "");
+}
+
+/* JOB_COMMIT: commits the acknowledged checkpoint (offset + 1 when final);
+ * retries a failed commit (e.g. during a rebalance or a broker restart)
+ * for up to JOB_COMMIT_GIVE_UP_S, then goes on without it. */
+static enum job_step job_commit_step(job_run *jr)
+{
+    char meta[CHECKPOINT_MAX_BYTES + 1];
+    int64_t offset = jr->msg->offset + (jr->pending_final ? 1 : 0);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (group_watch_joining() && isotime_mono() - jr->commit_since < JOB_COMMIT_GIVE_UP_S) {
+        /* A commit now would race our own JoinGroup (group_watch.h): wait. */
+        log_debug("%s: group rebalance in progress; commit of chunk %d waits for it", jr->job.key,
+                  jr->pending.chunk);
+        return job_wait(jr, JOB_COMMIT_RETRY_S);
+    }
+    if (!jr->pending_final && checkpoint_encode(&jr->pending, meta, sizeof meta) < 0)
+        log_error("%s: checkpoint does not fit in commit metadata; not committing chunk %d",
+                  jr->job.key, jr->pending.chunk);
+    else
+        err = job_commit(jr->ctx, jr->msg, offset, jr->pending_final ? NULL : meta);
+    if (err) {
+        double failing = isotime_mono() - jr->commit_since;
+        if (failing < JOB_COMMIT_GIVE_UP_S) {
+            if (jr->commit_failures++ == 0)
+                log_warn("%s: commit of %s[%d]@%lld failed: %s; retrying", jr->job.key,
+                         job_run_topic(jr), (int)jr->msg->partition, (long long)offset,
+                         rd_kafka_err2str(err));
+            return job_wait(jr, JOB_COMMIT_RETRY_S);
+        }
+        log_warn("%s: commit of %s[%d]@%lld still failing after %.0f s (%s); going on without "
+                 "it: a later commit covers it", jr->job.key, job_run_topic(jr),
+                 (int)jr->msg->partition, (long long)offset, failing, rd_kafka_err2str(err));
+    } else if (jr->commit_failures) {
+        log_info("%s: commit of %s[%d]@%lld succeeded after %d failed attempts", jr->job.key,
+                 job_run_topic(jr), (int)jr->msg->partition, (long long)offset,
+                 jr->commit_failures);
+    }
+    jr->phase = jr->then;
+    jr->not_before = jr->then_not_before;
+    if (jr->pending_final) {
+        job_log_end(jr);
+        return JOB_STEP_DONE;
+    }
+    return jr->not_before > job_now() ? JOB_STEP_WAIT : JOB_STEP_AGAIN;
+}
+
+/* JOB_START: publishes `started` and commits the fresh checkpoint, so
+ * whoever takes over keeps this job's cutoff. */
+static enum job_step job_start_event(job_run *jr)
+{
+    struct progress_info pi;
+    struct checkpoint next = jr->cp;
+    next.seq = jr->seq;
+    job_progress_info(jr, &next, &pi, "started");
+    if (job_send_progress(jr, &pi, &next.seq) != 0) {
+        jr->seq = next.seq;
+        return job_wait(jr, 1.0);
+    }
+    jr->pager_before = jr->pager;
+    return job_published(jr, &next, 0, JOB_START, JOB_FETCH, 0);
+}
+
+enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
 {
     struct progress_info pi;
     struct checkpoint next = jr->cp;
@@ -236,202 +386,65 @@ static enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
     if (reason != jr->fail_reason) {
         snprintf(jr->fail_reason, sizeof jr->fail_reason, "%s", reason);
         jr->fail_dlq = to_dlq;
-        log_error("%s backfill=%s failed: %s", jr->job.key, jr->job.id, reason);
+        log_error("%s backfill=%s failed: %s%s", jr->job.key, jr->job.id, reason,
+                  to_dlq ? "; sending the job and its last checkpoint to the DLQ" : "");
     }
+    jr->phase = JOB_FAIL;
+    next.seq = jr->seq;
     job_progress_info(jr, &next, &pi, "failed");
-    pi.error = reason;
-    if (job_send_progress(jr, &pi, &next.seq) == 0 && to_dlq) {
-        struct dlq_info info = {reason, rd_kafka_topic_name(jr->msg->rkt), jr->msg->partition,
+    pi.error = jr->fail_reason;
+    if (job_send_progress(jr, &pi, &next.seq) != 0) {
+        jr->seq = next.seq;
+        return job_wait(jr, 1.0);
+    }
+    if (to_dlq) {
+        struct dlq_info info = {jr->fail_reason, job_run_topic(jr), jr->msg->partition,
                                 jr->msg->offset,
                                 checkpoint_encode(&jr->cp, meta, sizeof meta) > 0 ? meta : NULL};
-        outbox_send_dlq(jr->ctx->ob, jr->ctx->dlq_topic, jr->msg, &info);
+        if (outbox_send_dlq(jr->ctx->ob, jr->ctx->dlq_topic, jr->msg, &info) != 0) {
+            jr->seq = next.seq;
+            return job_wait(jr, 1.0);
+        }
     }
-    if (job_checkpoint(jr, &next, 1) != 0) {
-        jr->not_before = job_now() + 1.0;
-        return JOB_STEP_WAIT; /* try failing again: nothing committed yet */
-    }
-    return JOB_STEP_DONE;
-}
-
-static enum job_step job_start_event(job_run *jr)
-{
-    struct progress_info pi;
-    struct checkpoint next = jr->cp;
-    job_progress_info(jr, &next, &pi, "started");
-    if (job_send_progress(jr, &pi, &next.seq) != 0 || job_checkpoint(jr, &next, 0) != 0) {
-        jr->not_before = job_now() + 1.0;
-        return JOB_STEP_WAIT;
-    }
-    jr->started = 1;
-    return JOB_STEP_AGAIN;
-}
-
-/* Publishes rate_limited with the time work resumes, commits the new seq,
- * and schedules the next step for then. */
-static enum job_step job_wait_rate_limit(job_run *jr, time_t until, const char *why)
-{
-    struct progress_info pi;
-    struct checkpoint next = jr->cp;
-    char retry_at[ISOTIME_LEN + 1];
-
-    isotime_format(until, retry_at);
-    log_warn("%s: %s; waiting until %s (still polling Kafka)", jr->job.key, why, retry_at);
-    job_progress_info(jr, &next, &pi, "rate_limited");
-    pi.retry_at = retry_at;
-    pi.reset_at = retry_at;
-    if (job_send_progress(jr, &pi, &next.seq) != 0 || job_checkpoint(jr, &next, 0) != 0)
-        log_warn("%s: rate_limited event not published; continuing the wait", jr->job.key);
-    jr->not_before = (double)until;
-    return JOB_STEP_WAIT;
-}
-
-static enum job_step job_retry(job_run *jr, const struct gh_page *page)
-{
-    double wait_ms;
-    if (page->status == GH_SECONDARY_LIMIT) {
-        if (++jr->secondary > JOB_SECONDARY_MAX)
-            return job_fail(jr, page->error, 1);
-        wait_ms = page->retry_after >= 0 ? page->retry_after * 1000.0 : JOB_SECONDARY_WAIT * 1000.0;
-        if (jr->secondary > 1) /* told to wait before, and hit it again: back off */
-            wait_ms += (double)jr->ctx->retry_base_ms * (1 << (jr->secondary - 1)) +
-                       job_jitter((unsigned)jr->ctx->retry_base_ms);
-        log_warn("%s: %s; retrying in %.1f s", jr->job.key, page->error, wait_ms / 1000.0);
-        jr->not_before = job_now() + wait_ms / 1000.0;
-        return JOB_STEP_WAIT;
-    }
-    if (++jr->retries > jr->ctx->max_retries) {
-        char reason[600];
-        snprintf(reason, sizeof reason, "gave up after %d retries: %s", jr->ctx->max_retries,
-                 page->error);
-        return job_fail(jr, reason, 1);
-    }
-    if (page->status == GH_SERVER_ERROR && jr->page_max > JOB_MIN_PAGE)
-        jr->page_max = jr->page_max / 2 > JOB_MIN_PAGE ? jr->page_max / 2 : JOB_MIN_PAGE;
-    wait_ms = (double)jr->ctx->retry_base_ms * (1 << (jr->retries - 1)) +
-              job_jitter((unsigned)jr->ctx->retry_base_ms);
-    log_warn("%s: %s; retry %d/%d in %.1f s with pages of %d", jr->job.key, page->error,
-             jr->retries, jr->ctx->max_retries, wait_ms / 1000.0, jr->page_max);
-    jr->not_before = job_now() + wait_ms / 1000.0;
-    return JOB_STEP_WAIT;
-}
-
-/* Publishes a fetched chunk and its progress (and the completion), then
- * commits. On failure the pager is rolled back so the page is refetched. */
-static enum job_step job_publish_chunk(job_run *jr, const struct pager *before, json_t *records,
-                                       const struct gh_page *page)
-{
-    struct checkpoint next = jr->cp;
-    struct progress_info pi;
-    char **parts = NULL;
-    size_t nparts = 0, n = json_array_size(records);
-    int bad = 0;
-
-    next.requests++;
-    next.points += page->cost > 0 ? page->cost : 1;
-    if (n > 0) {
-        next.chunk++;
-        bad = events_pull_requests(&jr->job, jr->repository_id, next.chunk, records, &next.seq,
-                                   &parts, &nparts);
-        for (size_t i = 0; !bad && i < nparts; i++)
-            bad = outbox_send(jr->ctx->ob, jr->ctx->progress_topic, jr->job.key,
-                              EVENT_PULL_REQUESTS, parts[i]);
-        events_free_parts(parts, nparts);
-        job_progress_info(jr, &next, &pi, "processing");
-        pi.chunk_size = (int)n;
-        bad = bad || job_send_progress(jr, &pi, &next.seq);
-    }
-    if (!bad && jr->pager.done) {
-        job_progress_info(jr, &next, &pi, "completed");
-        bad = job_send_progress(jr, &pi, &next.seq);
-    }
-    snprintf(next.cursor, sizeof next.cursor, "%s", jr->pager.cursor);
-    next.fetched = jr->pager.fetched;
-    if (bad || job_checkpoint(jr, &next, jr->pager.done) != 0) {
-        jr->pager = *before;
-        jr->cp.requests++;
-        jr->not_before = job_now() + 1.0;
-        return JOB_STEP_WAIT;
-    }
-    if (jr->pager.done) {
-        log_info("completed %s backfill=%s: %d PRs in %d chunks, %lld requests, %lld points%s",
-                 jr->job.key, jr->job.id, jr->pager.fetched, next.chunk,
-                 (long long)next.requests, (long long)next.points,
-                 jr->pager.reached_time_limit ? ", reached the time window" : "");
-        return JOB_STEP_DONE;
-    }
-    log_debug("%s: chunk %d stored, %d/%d PRs", jr->job.key, next.chunk, jr->pager.fetched,
-              jr->job.max_prs);
-    if (jr->ctx->chunk_pause_ms > 0) {
-        jr->not_before = job_now() + jr->ctx->chunk_pause_ms / 1000.0;
-        return JOB_STEP_WAIT;
-    }
-    return JOB_STEP_AGAIN;
-}
-
-static void job_note_budget(job_run *jr, const struct gh_page *page)
-{
-    if (page->remaining >= 0)
-        jr->ctx->budget_remaining = page->remaining;
-    if (page->reset_at > 0)
-        jr->ctx->budget_reset_at = page->reset_at;
+    jr->pager_before = jr->pager;
+    return job_published(jr, &next, 1, JOB_FAIL, JOB_END, 0);
 }
 
 enum job_step job_run_step(job_run *jr)
 {
-    struct worker_ctx *ctx = jr->ctx;
-    struct gh_page page;
-    struct pager before = jr->pager;
-    enum job_step st;
-    json_t *records;
-    time_t now = time(NULL);
+    /* A cancellation takes effect at a chunk boundary, once the
+     * checkpoint (and so the seq to continue from) is known. */
+    if ((jr->phase == JOB_START || jr->phase == JOB_FETCH) && !jr->in_flight &&
+        cancels_hit(jr->ctx->cancels, jr->job.key, jr->job.ts)) {
+        log_info("%s backfill=%s cancelled at chunk %d, %d PRs stored", jr->job.key, jr->job.id,
+                 jr->cp.chunk, jr->cp.fetched);
+        return job_fail(jr, "cancelled", 0);
+    }
+    switch (jr->phase) {
+    case JOB_LOAD: return job_load(jr);
+    case JOB_START: return job_start_event(jr);
+    case JOB_FETCH: return job_fetch(jr);
+    case JOB_ACKS: return job_acks(jr);
+    case JOB_COMMIT: return job_commit_step(jr);
+    case JOB_FAIL: return job_fail(jr, jr->fail_reason, jr->fail_dlq);
+    case JOB_END: break;
+    }
+    return JOB_STEP_DONE;
+}
 
-    if (jr->fail_reason[0])
-        return job_fail(jr, jr->fail_reason, jr->fail_dlq);
-    if (!jr->started)
-        return job_start_event(jr);
-    if (ctx->budget_remaining >= 0 && ctx->budget_reset_at > 0 && now >= ctx->budget_reset_at)
-        ctx->budget_remaining = -1; /* the window has reset */
-    if (ctx->budget_remaining == 0 && ctx->budget_reset_at > now)
-        return job_wait_rate_limit(jr, ctx->budget_reset_at + 1, "primary rate limit budget spent");
-    gh_fetch_page(ctx->gh, jr->job.owner, jr->job.name, pager_next_first(&jr->pager, jr->page_max),
-                  jr->pager.cursor, &page);
-    job_note_budget(jr, &page);
-    switch (page.status) {
-    case GH_OK:
-        break;
-    case GH_RATE_LIMITED:
-        jr->cp.requests++;
-        ctx->budget_remaining = 0;
-        st = job_wait_rate_limit(jr, page.reset_at > now ? page.reset_at + 1 : now + 60,
-                                 page.error);
-        gh_page_clear(&page);
-        return st;
-    case GH_SECONDARY_LIMIT:
-    case GH_SERVER_ERROR:
-    case GH_TRANSIENT:
-        jr->cp.requests++;
-        st = job_retry(jr, &page);
-        gh_page_clear(&page);
-        return st;
-    default:
-        jr->cp.requests++;
-        st = job_fail(jr, page.error, 0);
-        gh_page_clear(&page);
-        return st;
+int job_run_finish_chunk(job_run *jr, int timeout_ms)
+{
+    double deadline = isotime_mono() + timeout_ms / 1000.0;
+    while (!job_run_at_boundary(jr)) {
+        double wait = jr->not_before - job_now();
+        if (isotime_mono() >= deadline)
+            return -1;
+        if (wait > 0) {
+            usleep((useconds_t)((wait < 0.05 ? wait : 0.05) * 1e6));
+            continue;
+        }
+        if (job_run_step(jr) == JOB_STEP_DONE)
+            return 1;
     }
-    jr->retries = jr->secondary = 0;
-    if (jr->page_max < ctx->page_size)
-        jr->page_max = jr->page_max * 2 < ctx->page_size ? jr->page_max * 2 : ctx->page_size;
-    if (page.repository_id > 0)
-        jr->repository_id = page.repository_id;
-    records = pager_accept(&jr->pager, &page);
-    if (!records) {
-        gh_page_clear(&page);
-        jr->not_before = job_now() + 1.0;
-        return JOB_STEP_WAIT;
-    }
-    st = job_publish_chunk(jr, &before, records, &page);
-    json_decref(records);
-    gh_page_clear(&page);
-    return st;
+    return 0;
 }

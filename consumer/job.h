@@ -1,7 +1,8 @@
 /* job: runs one repository/backfill.initial job, one step at a time, so
  * the Kafka loop can keep polling between steps (a step is one GitHub
- * request plus the publishing and committing that follow it; a wait for a
- * rate-limit reset is not a step — the loop waits and polls).
+ * request and the publishing that follows it, or a short slice of waiting
+ * for Kafka's acknowledgements, or a commit; a wait for a rate-limit reset
+ * or a backoff is not a step — the loop waits and polls).
  *
  * Protocol (DESIGN.md "The worker"): after every chunk the job publishes
  * the chunk's pull requests, then its progress event, waits until both are
@@ -9,7 +10,12 @@
  * checkpoint in the commit metadata. On completion or terminal failure it
  * publishes the final event and commits offset + 1. A job whose message
  * carries a checkpoint of its own id resumes from it: same cutoff, same
- * cursor, seq continuing. */
+ * cursor, seq continuing.
+ *
+ * Nothing in a step waits long: acknowledgements are awaited in short
+ * slices (during a broker restart the job just waits; librdkafka keeps the
+ * messages and retries them), a failed commit is retried, and GitHub's
+ * rate-limit and backoff waits are "not before" times (github_policy.h). */
 #ifndef BACKFILL_JOB_H
 #define BACKFILL_JOB_H
 
@@ -18,22 +24,25 @@
 #include <time.h>
 
 #include "github.h"
+#include "github_policy.h"
+#include "cancels.h"
+#include "fetcher.h"
 #include "outbox.h"
 
 /* What every job of one worker shares. */
 struct worker_ctx {
     rd_kafka_t *consumer;        /* borrowed */
     outbox *ob;                  /* borrowed */
-    gh_client *gh;               /* borrowed */
+    const cancels *cancels;      /* borrowed: cancellations seen, NULL = none */
     const char *progress_topic;  /* borrowed */
     const char *dlq_topic;       /* borrowed */
     int page_size;               /* 1..100 */
     int chunk_pause_ms;          /* pause after each chunk (0 = none) */
     int max_retries;             /* per request, for transient errors */
     int retry_base_ms;           /* first backoff; doubles per retry, with jitter */
-    int ack_timeout_ms;          /* how long to wait for Kafka acknowledgements */
-    int budget_remaining;        /* the token's primary budget as last seen, -1 unknown */
-    time_t budget_reset_at;      /* when it resets, 0 unknown */
+    long secondary_wait_ms;      /* secondary limit without retry-after (GitHub: 60 s) */
+    int ack_timeout_ms;          /* acknowledgements slower than this are logged */
+    struct gh_budget budget;     /* the token's primary budget as this process saw it */
 };
 
 typedef struct job_run job_run;
@@ -44,11 +53,26 @@ enum job_step { JOB_STEP_AGAIN, JOB_STEP_WAIT, JOB_STEP_DONE };
  * job it is sent to the DLQ with the reason, its offset + 1 is committed,
  * msg is destroyed and NULL is returned; NULL is also returned (and msg
  * destroyed, nothing committed) if even that fails. */
-job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg);
+job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch);
 
 /* Does the next step. JOB_STEP_WAIT: call again at job_run_not_before();
- * JOB_STEP_DONE: final event published and offset + 1 committed. */
+ * JOB_STEP_DONE: final event published and offset + 1 committed (or the
+ * job was found finished already). A step blocks for at most one GitHub
+ * request (bounded by the client's timeouts) or about 100 ms of waiting
+ * for Kafka, so the caller can keep polling the consumer between steps. */
 enum job_step job_run_step(job_run *jr);
+
+/* 1 when nothing the job published is still waiting for Kafka's
+ * acknowledgement or for its commit: freeing the job now loses no work
+ * (whoever resumes it starts from the committed checkpoint). */
+int job_run_at_boundary(const job_run *jr);
+
+/* Drives the job to its next boundary — waits for the acknowledgements
+ * of what it published and commits the checkpoint — for at most
+ * timeout_ms, without polling the consumer (for a revoke callback or a
+ * shutdown). Returns 1 if the job finished entirely on the way (free
+ * it), 0 at a boundary, -1 if the time ran out first. */
+int job_run_finish_chunk(job_run *jr, int timeout_ms);
 
 /* Wall-clock time (seconds) before which the next step must not run. */
 double job_run_not_before(const job_run *jr);

@@ -15,7 +15,10 @@
 
 #include "cli.h"
 #include "github.h"
+#include "github_policy.h"
+#include "group_watch.h"
 #include "isotime.h"
+#include "fetcher.h"
 #include "job.h"
 #include "kafka.h"
 #include "log.h"
@@ -32,7 +35,10 @@ enum {
     OPT_HTTP_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_INSTANCE,
-    OPT_PRINT_QUERY
+    OPT_PRINT_QUERY,
+    OPT_RESERVE,
+    OPT_SECONDARY_WAIT,
+    OPT_JOBS
 };
 
 struct consumer_opts {
@@ -42,18 +48,29 @@ struct consumer_opts {
     const char *token_file;  /* borrowed */
     const char *instance_id; /* borrowed, NULL = dynamic membership */
     int page_size, chunk_pause_ms, retries, retry_base_ms, http_timeout_ms, connect_timeout_ms;
+    int rate_limit_reserve, secondary_wait_ms, jobs;
 };
+
+#define MAX_JOBS 16
 
 struct consumer_state {
     struct worker_ctx ctx;
-    job_run *job; /* owned: the running job, NULL when idle */
+    int njobs;                    /* slots: jobs run at once (--jobs) */
+    job_run *jobs[MAX_JOBS];      /* owned: the job in each slot, NULL when free */
+    fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
+    cancels *ctl;                 /* owned: cancellations from the control topic */
 };
 
-static volatile sig_atomic_t stop_requested;
+#define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
+
+static volatile sig_atomic_t stop_requested;  /* first SIGTERM/SIGINT: stop at the chunk boundary */
+static volatile sig_atomic_t abort_requested; /* second one: cancel the GitHub request in flight */
 
 static void on_signal(int sig)
 {
     (void)sig;
+    if (stop_requested)
+        abort_requested = 1;
     stop_requested = 1;
 }
 
@@ -69,6 +86,8 @@ static void usage(FILE *f)
             "Worker:\n"
             "  -G, --group ID          consumer group (env BACKFILL_GROUP, default backfill-workers)\n"
             "  --instance-id ID        static membership group.instance.id (env BACKFILL_INSTANCE_ID)\n"
+            "  -j, --jobs N            jobs run at once, each on its own partition and with its own\n"
+            "                          GitHub request in flight, 1..16 (env BACKFILL_JOBS, default 1)\n"
             "  --page-size N           pull requests per GraphQL request, 1..100 (default 100)\n"
             "  --chunk-pause-ms N      pause after every chunk (default 0)\n"
             "  --retries N             retries of a failing request before the job fails (default 3)\n"
@@ -79,12 +98,22 @@ static void usage(FILE *f)
             "                          " GH_DEFAULT_URL ")\n"
             "  --token-file PATH       read the token from PATH (env GITHUB_TOKEN_FILE); otherwise\n"
             "                          env GITHUB_TOKEN. Never pass the token itself as an argument.\n"
-            "  --http-timeout-ms N     total timeout per request (default 30000)\n"
+            "  --http-timeout-ms N     total timeout per request (default 30000); one request is\n"
+            "                          in flight per job, --jobs per worker\n"
             "  --connect-timeout-ms N  connect timeout (default 10000)\n"
+            "  --rate-limit-reserve N  primary budget points left untouched for the other workers\n"
+            "                          on the same token: wait for the reset when fewer than\n"
+            "                          cost + N remain; safe for up to N + 1 requests in flight\n"
+            "                          on the token (workers x --jobs) at 1 point per request\n"
+            "                          (env BACKFILL_RATE_LIMIT_RESERVE, default 10)\n"
+            "  --secondary-wait-ms N   wait after a secondary rate limit without retry-after\n"
+            "                          (env BACKFILL_SECONDARY_WAIT_MS, default 60000)\n"
             "  --print-query           print the GraphQL document sent to GitHub and exit\n"
             "\n"
             "%s"
             "\n"
+            "SIGTERM/SIGINT: finish the request in flight and its chunk (publish, commit), leave\n"
+            "the group and exit 0; a second signal cancels the request in flight.\n"
             "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage error.\n",
             cli_common_help);
 }
@@ -109,6 +138,13 @@ static const char *env_or(const char *name, const char *dflt)
     return v && v[0] ? v : dflt;
 }
 
+/* Reads an integer option from the environment if set; -1 if malformed. */
+static int env_int(const char *name, int lo, int hi, int *out)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? parse_int(name, v, lo, hi, out) : 0;
+}
+
 /* Returns 0 to run, 1 to exit 0, -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
@@ -125,6 +161,9 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         {"connect-timeout-ms", required_argument, 0, OPT_CONNECT_TIMEOUT},
         {"instance-id", required_argument, 0, OPT_INSTANCE},
         {"print-query", no_argument, 0, OPT_PRINT_QUERY},
+        {"rate-limit-reserve", required_argument, 0, OPT_RESERVE},
+        {"secondary-wait-ms", required_argument, 0, OPT_SECONDARY_WAIT},
+        {"jobs", required_argument, 0, 'j'},
         {0, 0, 0, 0}};
     int c, bad = 0;
 
@@ -132,11 +171,12 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     o->url = env_or("GITHUB_GRAPHQL_URL", GH_DEFAULT_URL);
     o->token_file = env_or("GITHUB_TOKEN_FILE", NULL);
     o->instance_id = env_or("BACKFILL_INSTANCE_ID", NULL);
-    if (getenv("BACKFILL_RETRY_BASE_MS") &&
-        parse_int("BACKFILL_RETRY_BASE_MS", getenv("BACKFILL_RETRY_BASE_MS"), 1, 3600000,
-                  &o->retry_base_ms))
+    if (env_int("BACKFILL_RETRY_BASE_MS", 1, 3600000, &o->retry_base_ms) ||
+        env_int("BACKFILL_RATE_LIMIT_RESERVE", 0, 1000000, &o->rate_limit_reserve) ||
+        env_int("BACKFILL_SECONDARY_WAIT_MS", 0, 3600000, &o->secondary_wait_ms) ||
+        env_int("BACKFILL_JOBS", 1, MAX_JOBS, &o->jobs))
         return -1;
-    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "G:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "G:j:", longopts, NULL)) != -1) {
         enum cli_result r = cli_common_option(&o->common, c, optarg);
         if (r == CLI_EXIT_OK)
             return 1;
@@ -155,6 +195,9 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         case OPT_RETRY_BASE: bad |= parse_int("--retry-base-ms", optarg, 1, 3600000, &o->retry_base_ms); break;
         case OPT_HTTP_TIMEOUT: bad |= parse_int("--http-timeout-ms", optarg, 100, 3600000, &o->http_timeout_ms); break;
         case OPT_CONNECT_TIMEOUT: bad |= parse_int("--connect-timeout-ms", optarg, 100, 600000, &o->connect_timeout_ms); break;
+        case OPT_RESERVE: bad |= parse_int("--rate-limit-reserve", optarg, 0, 1000000, &o->rate_limit_reserve); break;
+        case 'j': bad |= parse_int("--jobs", optarg, 1, MAX_JOBS, &o->jobs); break;
+        case OPT_SECONDARY_WAIT: bad |= parse_int("--secondary-wait-ms", optarg, 0, 3600000, &o->secondary_wait_ms); break;
         case OPT_PRINT_QUERY: fputs(gh_query_document(), stdout); return 1;
         default: return -1;
         }
@@ -172,15 +215,91 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     return 0;
 }
 
-/* Pauses (pause=1) or resumes every assigned partition. */
-static void set_paused(rd_kafka_t *rk, int pause)
+static int running_jobs(const struct consumer_state *cs)
 {
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
+    int n = 0;
+    for (int i = 0; i < cs->njobs; i++)
+        n += cs->jobs[i] != NULL;
+    return n;
+}
+
+/* The slot whose job works on topic[partition], or -1. */
+static int job_on(const struct consumer_state *cs, const char *topic, int32_t partition)
+{
+    for (int i = 0; i < cs->njobs; i++)
+        if (cs->jobs[i] && job_run_partition(cs->jobs[i]) == partition &&
+            strcmp(job_run_topic(cs->jobs[i]), topic) == 0)
+            return i;
+    return -1;
+}
+
+/* A partition is paused while a job of it runs (its next job must wait:
+ * same repository, same order) and every partition is paused while all
+ * slots are busy; the rest are resumed. Applied to `parts`, or to the
+ * whole assignment when parts is NULL. */
+static void update_pauses(struct consumer_state *cs, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_t *rk = cs->ctx.consumer;
+    rd_kafka_topic_partition_list_t *a = parts, *pause, *resume;
+    int full = running_jobs(cs) >= cs->njobs;
+
+    if (!a && (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a))
         return;
-    if (a->cnt > 0)
-        pause ? rd_kafka_pause_partitions(rk, a) : rd_kafka_resume_partitions(rk, a);
-    rd_kafka_topic_partition_list_destroy(a);
+    pause = rd_kafka_topic_partition_list_new(a->cnt + 1);
+    resume = rd_kafka_topic_partition_list_new(a->cnt + 1);
+    for (int i = 0; pause && resume && i < a->cnt; i++) {
+        int busy = full || job_on(cs, a->elems[i].topic, a->elems[i].partition) >= 0;
+        rd_kafka_topic_partition_list_add(busy ? pause : resume, a->elems[i].topic,
+                                          a->elems[i].partition);
+    }
+    if (pause && pause->cnt)
+        rd_kafka_pause_partitions(rk, pause);
+    if (resume && resume->cnt)
+        rd_kafka_resume_partitions(rk, resume);
+    if (pause)
+        rd_kafka_topic_partition_list_destroy(pause);
+    if (resume)
+        rd_kafka_topic_partition_list_destroy(resume);
+    if (a != parts)
+        rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* Stops the running job at a chunk boundary: finishes the chunk in hand
+ * (acknowledgements and commit, at most SHUTDOWN_FINISH_MS) unless the
+ * partition is already lost, so whoever resumes it refetches nothing. */
+static void stop_job(struct consumer_state *cs, int slot, const char *why, int lost)
+{
+    job_run *jr = cs->jobs[slot]; /* owned by cs until freed here */
+    int r = 0;
+    if (!job_run_at_boundary(jr) && !lost)
+        r = job_run_finish_chunk(jr, SHUTDOWN_FINISH_MS);
+    if (r > 0)
+        log_info("%s: finished while stopping (%s)", job_run_key(jr), why);
+    else if (job_run_at_boundary(jr))
+        log_info("%s: stopped at a chunk boundary (%s, %s[%d]); its checkpoint is committed and "
+                 "whoever owns the partition next resumes from it", job_run_key(jr), why,
+                 job_run_topic(jr), (int)job_run_partition(jr));
+    else
+        log_warn("%s: stopped mid-chunk (%s, %s[%d]); whoever resumes the job fetches that "
+                 "chunk again", job_run_key(jr), why, job_run_topic(jr),
+                 (int)job_run_partition(jr));
+    job_run_free(jr);
+    cs->jobs[slot] = NULL;
+}
+
+/* Formats the partition numbers of parts as "0,3,7" (truncated to fit). */
+static const char *partition_list(const rd_kafka_topic_partition_list_t *parts, char *buf,
+                                  size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && used + 12 < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return buf;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -189,32 +308,33 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct consumer_state *cs = opaque; /* borrowed */
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
+    char list[256];
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_info("assigned %d partitions", parts->cnt);
+        log_info("assigned %d partitions [%s]", parts->cnt, partition_list(parts, list, sizeof list));
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
-        if (cs->job)
-            rd_kafka_pause_partitions(rk, parts);
+        /* librdkafka keeps a partition's pause flag across unassign and
+         * assign: set it explicitly either way. */
+        update_pauses(cs, parts);
     } else {
-        if (cs->job && rd_kafka_topic_partition_list_find(parts, job_run_topic(cs->job),
-                                                          job_run_partition(cs->job))) {
-            log_info("partition %d of %s revoked while running %s: stopping at this chunk "
-                     "boundary; its checkpoint is committed",
-                     (int)job_run_partition(cs->job), job_run_topic(cs->job), job_run_key(cs->job));
-            job_run_free(cs->job);
-            cs->job = NULL;
+        for (int i = 0; i < parts->cnt; i++) {
+            int slot = job_on(cs, parts->elems[i].topic, parts->elems[i].partition);
+            if (slot >= 0)
+                stop_job(cs, slot,
+                         rd_kafka_assignment_lost(rk) ? "partition lost" : "partition revoked",
+                         rd_kafka_assignment_lost(rk));
         }
-        log_info("revoked %d partitions%s", parts->cnt,
+        log_info("revoked %d partitions [%s]%s", parts->cnt, partition_list(parts, list, sizeof list),
                  rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+        rd_kafka_resume_partitions(rk, parts); /* don't leave a pause behind (see assign) */
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
             rd_kafka_assign(rk, NULL);
-        if (!cs->job)
-            set_paused(rk, 0);
+        update_pauses(cs, NULL);
     }
     if (error) {
         log_error("rebalance: %s", rd_kafka_error_string(error));
@@ -229,7 +349,7 @@ static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_s
                               "auto.offset.reset", "earliest",
                               "partition.assignment.strategy", "cooperative-sticky",
                               "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
-                              "max.poll.interval.ms", "300000", "fetch.wait.max.ms", "100",
+                              "max.poll.interval.ms", "300000", "fetch.wait.max.ms", "10",
                               "group.instance.id", o->instance_id, NULL};
     char err[512];
     rd_kafka_conf_t *conf;
@@ -240,6 +360,11 @@ static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_s
     conf = kafka_conf_new(o->common.brokers, defaults, o->common.props, err, sizeof err);
     if (!conf) {
         log_error("%s", err);
+        return NULL;
+    }
+    if (group_watch_install(conf, err, sizeof err)) {
+        rd_kafka_conf_destroy(conf);
+        log_error("consumer configuration: %s", err);
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -279,48 +404,56 @@ static void handle_message(struct consumer_state *cs, rd_kafka_message_t *msg)
         rd_kafka_message_destroy(msg);
         return;
     }
-    if (cs->job) {
-        give_back(rk, msg);
+    int slot = -1;
+    for (int i = 0; i < cs->njobs && slot < 0; i++)
+        if (!cs->jobs[i])
+            slot = i;
+    if (slot < 0 || job_on(cs, rd_kafka_topic_name(msg->rkt), msg->partition) >= 0) {
+        give_back(rk, msg); /* fetched before the pause took effect */
         return;
     }
-    cs->job = job_run_start(&cs->ctx, msg); /* takes msg */
-    if (cs->job)
-        set_paused(rk, 1);
+    cs->jobs[slot] = job_run_start(&cs->ctx, msg, cs->fetchers[slot]); /* takes msg */
+    if (cs->jobs[slot])
+        update_pauses(cs, NULL);
 }
 
-/* Runs the job's next step if due; returns how long the loop may block. */
-static int run_job(struct consumer_state *cs)
+/* Runs each job's next step if due; returns how long the loop may block. */
+static int run_jobs(struct consumer_state *cs)
 {
-    double wait;
-    if (!cs->job)
-        return 200;
-    wait = job_run_not_before(cs->job) - (double)isotime_now_ms() / 1000.0;
-    if (wait > 0)
-        return wait > 0.2 ? 200 : (int)(wait * 1000) + 1;
-    if (job_run_step(cs->job) == JOB_STEP_DONE) {
-        job_run_free(cs->job);
-        cs->job = NULL;
-        set_paused(cs->ctx.consumer, 0);
+    double next = 0.2, now = (double)isotime_now_ms() / 1000.0;
+    for (int i = 0; i < cs->njobs; i++) {
+        double wait;
+        if (!cs->jobs[i])
+            continue;
+        wait = job_run_not_before(cs->jobs[i]) - now;
+        if (wait <= 0) {
+            if (job_run_step(cs->jobs[i]) == JOB_STEP_DONE) {
+                job_run_free(cs->jobs[i]);
+                cs->jobs[i] = NULL;
+                update_pauses(cs, NULL);
+            }
+            wait = 0;
+        }
+        if (wait < next)
+            next = wait;
     }
-    return 0;
+    return next <= 0 ? 0 : (int)(next * 1000) + 1;
 }
 
 static int run(struct consumer_state *cs)
 {
     rd_kafka_t *rk = cs->ctx.consumer;
     while (!stop_requested) {
-        int timeout = run_job(cs);
+        int timeout = run_jobs(cs);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, timeout);
         if (msg)
             handle_message(cs, msg);
         outbox_poll(cs->ctx.ob);
+        cancels_poll(cs->ctl);
     }
-    if (cs->job) {
-        log_info("shutting down: %s stops at this chunk boundary; its checkpoint is committed",
-                 job_run_key(cs->job));
-        job_run_free(cs->job);
-        cs->job = NULL;
-    }
+    for (int i = 0; i < cs->njobs; i++)
+        if (cs->jobs[i])
+            stop_job(cs, i, "shutting down", 0);
     return 0;
 }
 
@@ -338,7 +471,9 @@ static char *load_token(const struct consumer_opts *o, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
     struct consumer_opts o = {.page_size = GH_PAGE_MAX, .retries = 3, .retry_base_ms = 1000,
-                              .http_timeout_ms = 30000, .connect_timeout_ms = 10000};
+                              .http_timeout_ms = 30000, .connect_timeout_ms = 10000,
+                              .rate_limit_reserve = GH_BUDGET_DEFAULT_RESERVE,
+                              .secondary_wait_ms = 60000, .jobs = 1};
     struct consumer_state cs;
     struct sigaction sa;
     char err[512], *token = NULL;
@@ -374,12 +509,22 @@ int main(int argc, char **argv)
                                  .chunk_pause_ms = o.chunk_pause_ms,
                                  .max_retries = o.retries,
                                  .retry_base_ms = o.retry_base_ms,
-                                 .ack_timeout_ms = 30000,
-                                 .budget_remaining = -1};
-    cs.ctx.gh = gh_new(o.url, token, o.connect_timeout_ms, o.http_timeout_ms, err, sizeof err);
+                                 .secondary_wait_ms = o.secondary_wait_ms,
+                                 .ack_timeout_ms = 30000};
+    gh_budget_init(&cs.ctx.budget, o.rate_limit_reserve);
+    cs.njobs = o.jobs;
+    for (int i = 0; i < cs.njobs; i++) {
+        gh_client *gh = gh_new(o.url, token, o.connect_timeout_ms, o.http_timeout_ms, err,
+                               sizeof err);
+        if (gh)
+            gh_set_cancel_flag(gh, &abort_requested);
+        cs.fetchers[i] = gh ? fetcher_new(gh, err, sizeof err) : NULL; /* takes gh */
+        if (!cs.fetchers[i])
+            break;
+    }
     memset(token, 0, strlen(token));
     free(token);
-    if (!cs.ctx.gh) {
+    if (!cs.fetchers[cs.njobs - 1]) {
         log_error("%s", err);
         goto done;
     }
@@ -390,11 +535,18 @@ int main(int argc, char **argv)
     }
     struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
                                    {o.common.progress_topic, o.common.partitions},
-                                   {o.common.dlq_topic, 1}};
-    if (kafka_ensure_topics(outbox_handle(cs.ctx.ob), topics, 3, 15000, err, sizeof err)) {
+                                   {o.common.dlq_topic, 1},
+                                   {o.common.control_topic, 1}};
+    if (kafka_ensure_topics(outbox_handle(cs.ctx.ob), topics, 4, 15000, err, sizeof err)) {
         log_error("%s", err);
         goto done;
     }
+    cs.ctl = cancels_new(&o.common, 10000, err, sizeof err);
+    if (!cs.ctl) {
+        log_error("%s", err);
+        goto done;
+    }
+    cs.ctx.cancels = cs.ctl;
     cs.ctx.consumer = consumer_new(&o, &cs);
     if (!cs.ctx.consumer)
         goto done;
@@ -416,7 +568,9 @@ done:
         rd_kafka_destroy(cs.ctx.consumer);
     }
     outbox_free(cs.ctx.ob);
-    gh_free(cs.ctx.gh);
+    cancels_free(cs.ctl);
+    for (int i = 0; i < cs.njobs; i++)
+        fetcher_free(cs.fetchers[i]);
     cli_common_free(&o.common);
     return rc;
 }

@@ -1,4 +1,11 @@
-/* outbox: see outbox.h. */
+/* outbox: see outbox.h.
+ *
+ * Dead letters keep the original bytes when they can: the producer takes
+ * messages up to OUTBOX_MAX_MESSAGE. A dead letter larger than
+ * OUTBOX_DLQ_MAX_BYTES, or one the DLQ topic refuses as too large (its
+ * max.message.bytes is smaller than the jobs topic's), is sent again as
+ * its first OUTBOX_DLQ_CUT_BYTES with headers dlq.truncated=true and
+ * dlq.original.bytes, so a huge message can never block a partition. */
 #include "outbox.h"
 
 #include <stdio.h>
@@ -7,26 +14,56 @@
 
 #include "log.h"
 
+#define OUTBOX_MAX_MESSAGE "17825792"     /* 17 MiB: a full dead letter plus headers */
+#define OUTBOX_DLQ_MAX_BYTES (16u << 20)  /* larger originals are cut */
+#define OUTBOX_DLQ_CUT_BYTES (512u << 10) /* what is left of a cut one: fits any topic */
+
+/* msg_opaque of a dead letter carrying the whole original (may be cut
+ * and re-sent if refused), and of one already cut. */
+static char outbox_dlq_whole, outbox_dlq_cut;
+
 struct outbox {
     rd_kafka_t *rk;     /* owned */
-    int64_t failures;   /* deliveries failed since the last outbox_wait */
+    int64_t failures;   /* deliveries failed so far (only grows: callers compare marks) */
 };
+
+static int outbox_send_cut(outbox *ob, const char *topic, const void *key, size_t keylen,
+                           const void *value, size_t len, const rd_kafka_headers_t *orig_hdrs);
+
+static int outbox_too_large(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
 
 static void outbox_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     outbox *ob = opaque; /* borrowed */
+    rd_kafka_headers_t *hdrs = NULL; /* borrowed from m */
     (void)rk;
-    if (m->err) {
-        ob->failures++;
-        log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    if (!m->err)
+        return;
+    if (m->_private == &outbox_dlq_whole && outbox_too_large(m->err)) {
+        /* Producing from a delivery report is allowed; flush waits for it too. */
+        log_warn("dead letter of %zu bytes refused by %s (%s); sending its first %u bytes "
+                 "instead, marked dlq.truncated",
+                 m->len, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
+                 OUTBOX_DLQ_CUT_BYTES);
+        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            hdrs = NULL;
+        if (outbox_send_cut(ob, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload,
+                            m->len, hdrs) == 0)
+            return;
     }
+    ob->failures++;
+    log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 }
 
 outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
 {
     static const char *const defaults[] = {
         "enable.idempotence", "true", "acks", "all", "linger.ms", "2",
-        "message.max.bytes", "2000000", "compression.type", "lz4",
+        "message.max.bytes", OUTBOX_MAX_MESSAGE, "compression.type", "lz4",
         "client.id", "backfill-consumer", NULL};
     outbox *ob = calloc(1, sizeof *ob);
     rd_kafka_conf_t *conf;
@@ -66,15 +103,18 @@ rd_kafka_t *outbox_handle(outbox *ob)
     return ob->rk;
 }
 
-static int outbox_produce(outbox *ob, const char *topic, const char *key, size_t keylen,
-                          const void *value, size_t len, rd_kafka_headers_t *hdrs)
+/* Queues a copy of value; takes hdrs (destroyed if not handed over).
+ * tag becomes the message's msg_opaque. */
+static int outbox_produce(outbox *ob, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t len, rd_kafka_headers_t *hdrs, void *tag)
 {
     rd_kafka_resp_err_t err;
     for (;;) {
-        err = rd_kafka_producev(ob->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
+        err = rd_kafka_producev(ob->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY((void *)key, keylen),
                                 RD_KAFKA_V_VALUE((void *)value, len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(tag), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         rd_kafka_poll(ob->rk, 50);
@@ -97,7 +137,7 @@ int outbox_send(outbox *ob, const char *topic, const char *key, const char *even
         return -1;
     }
     rd_kafka_header_add(hdrs, "event", -1, event, -1);
-    return outbox_produce(ob, topic, key, strlen(key), value, strlen(value), hdrs);
+    return outbox_produce(ob, topic, key, strlen(key), value, strlen(value), hdrs, NULL);
 }
 
 int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t *orig,
@@ -122,20 +162,58 @@ int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t 
     rd_kafka_header_add(hdrs, "dlq.source.offset", -1, off, -1);
     if (info->checkpoint)
         rd_kafka_header_add(hdrs, "dlq.checkpoint", -1, info->checkpoint, -1);
-    return outbox_produce(ob, dlq_topic, orig->key ? orig->key : "", orig->key ? orig->key_len : 0,
-                          orig->payload, orig->len, hdrs);
+    if (orig->len > OUTBOX_DLQ_MAX_BYTES) {
+        int rc = outbox_send_cut(ob, dlq_topic, orig->key, orig->key_len, orig->payload,
+                                 orig->len, hdrs);
+        rd_kafka_headers_destroy(hdrs); /* outbox_send_cut copied them */
+        return rc;
+    }
+    return outbox_produce(ob, dlq_topic, orig->key, orig->key ? orig->key_len : 0, orig->payload,
+                          orig->len, hdrs, &outbox_dlq_whole);
 }
 
-int outbox_wait(outbox *ob, int timeout_ms)
+/* Queues the first OUTBOX_DLQ_CUT_BYTES of a dead letter with a copy of
+ * orig_hdrs (borrowed, may be NULL) plus dlq.truncated and
+ * dlq.original.bytes. Returns 0 or -1 (not queued; logged). */
+static int outbox_send_cut(outbox *ob, const char *topic, const void *key, size_t keylen,
+                           const void *value, size_t len, const rd_kafka_headers_t *orig_hdrs)
 {
-    int rc;
+    rd_kafka_headers_t *hdrs = orig_hdrs ? rd_kafka_headers_copy(orig_hdrs)
+                                         : rd_kafka_headers_new(2);
+    char total[24];
+
+    if (!hdrs) {
+        log_error("out of memory cutting a dead letter for %s", topic);
+        return -1;
+    }
+    snprintf(total, sizeof total, "%zu", len);
+    rd_kafka_header_add(hdrs, "dlq.truncated", -1, "true", -1);
+    rd_kafka_header_add(hdrs, "dlq.original.bytes", -1, total, -1);
+    return outbox_produce(ob, topic, key, key ? keylen : 0, value,
+                          len < OUTBOX_DLQ_CUT_BYTES ? len : OUTBOX_DLQ_CUT_BYTES, hdrs,
+                          &outbox_dlq_cut);
+}
+
+int64_t outbox_failures(const outbox *ob)
+{
+    return ob->failures;
+}
+
+int outbox_wait(outbox *ob, int timeout_ms, int64_t since)
+{
     if (rd_kafka_flush(ob->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("%d messages not acknowledged within %d ms", rd_kafka_outq_len(ob->rk), timeout_ms);
-        ob->failures++;
+        return -1;
     }
-    rc = ob->failures ? -1 : 0;
-    ob->failures = 0;
-    return rc;
+    return ob->failures > since ? -1 : 0;
+}
+
+int outbox_check(outbox *ob, int timeout_ms, int64_t since)
+{
+    int in_flight = rd_kafka_flush(ob->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ob->failures > since)
+        return -1;
+    return in_flight ? 1 : 0;
 }
 
 void outbox_poll(outbox *ob)

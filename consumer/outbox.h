@@ -35,14 +35,29 @@ struct dlq_info {
 };
 
 /* Queues the original message bytes to the dead-letter topic with its key,
- * its original headers and dlq.* headers naming the reason and source. */
+ * its original headers and dlq.* headers naming the reason and source.
+ * An original over 16 MiB, or one the DLQ topic refuses as too large, goes
+ * as its first 512 KiB with dlq.truncated=true and dlq.original.bytes. */
 int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t *orig,
                     const struct dlq_info *info);
 
+/* How many deliveries have failed so far. It only grows: a caller takes
+ * this mark before (or at a point where nothing was in flight) and asks
+ * later whether anything failed since. With several jobs publishing, a
+ * failure cannot be pinned to one of them, so every job waiting at the
+ * time redoes its chunk: redoing is harmless, losing is not. */
+int64_t outbox_failures(const outbox *ob);
+
 /* Waits until every queued message is acknowledged or failed, at most
- * timeout_ms. Returns 0 when all were delivered since the previous wait,
- * -1 otherwise (and resets the failure count). */
-int outbox_wait(outbox *ob, int timeout_ms);
+ * timeout_ms. Returns 0 when all were delivered and none failed since
+ * the mark `since`, -1 otherwise. */
+int outbox_wait(outbox *ob, int timeout_ms, int64_t since);
+
+/* Like outbox_wait, but a timeout is not a failure: serves delivery
+ * reports for at most timeout_ms and returns 1 while messages are still
+ * in flight (librdkafka keeps retrying them until message.timeout.ms),
+ * 0 once nothing is in flight, -1 if a delivery failed since `since`. */
+int outbox_check(outbox *ob, int timeout_ms, int64_t since);
 
 /* Serves delivery reports without blocking. */
 void outbox_poll(outbox *ob);

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "repo_list.h"
 
-enum { OPT_FILE = CLI_OPT_FIRST_FREE, OPT_MAX_PRS, OPT_SINCE_DAYS, OPT_JSON, OPT_TRIGGER };
+enum { OPT_FILE = CLI_OPT_FIRST_FREE, OPT_MAX_PRS, OPT_SINCE_DAYS, OPT_JSON, OPT_TRIGGER, OPT_CANCEL };
 
 struct producer_opts {
     struct cli_common common;
@@ -23,6 +23,7 @@ struct producer_opts {
     int since_days;
     int json;
     const char *trigger; /* borrowed */
+    int cancel;          /* --cancel: publish cancellations instead of jobs */
 };
 
 struct delivery {
@@ -50,6 +51,10 @@ static void usage(FILE *f)
             "  --since-days N          window in days, 1..365 (default 30)\n"
             "  --triggered-from TEXT   recorded in each job (default bulk_add_cli)\n"
             "  --json                  print JSON lines instead of text\n"
+            "  --cancel                cancel the backfills of the given repositories instead:\n"
+            "                          a running one stops at its next chunk boundary, a queued\n"
+            "                          one never starts; both end 'failed' with error 'cancelled'.\n"
+            "                          Jobs queued after the cancel run normally.\n"
             "\n"
             "%s"
             "\n"
@@ -87,8 +92,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static void print_queued(const struct delivery *d, int json)
+static void print_queued(const struct delivery *d, int json, int cancel)
 {
+    if (cancel) {
+        if (json)
+            printf("{\"status\":\"cancel_requested\",\"repository\":\"%s\"}\n", d->job->key);
+        else
+            printf("cancel requested %s/%s\n", d->job->owner, d->job->name);
+        return;
+    }
     if (!json) {
         printf("queued %s/%s id=%s partition=%d offset=%lld\n", d->job->owner, d->job->name,
                d->job->id, (int)d->partition, (long long)d->offset);
@@ -114,6 +126,7 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
         {"since-days", required_argument, 0, OPT_SINCE_DAYS},
         {"json", no_argument, 0, OPT_JSON},
         {"triggered-from", required_argument, 0, OPT_TRIGGER},
+        {"cancel", no_argument, 0, OPT_CANCEL},
         {0, 0, 0, 0}};
     const char *files[64];
     int nfiles = 0, c;
@@ -138,6 +151,8 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
             o->json = 1;
         else if (c == OPT_TRIGGER)
             o->trigger = optarg;
+        else if (c == OPT_CANCEL)
+            o->cancel = 1;
         else
             return -1;
     }
@@ -187,7 +202,7 @@ static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const stru
     int failed = 0;
     for (size_t i = 0; i < list->n; i++) {
         const struct job *job = &list->jobs[i];
-        char *value = job_encode(job);
+        char *value = o->cancel ? cancel_encode(job->owner, job->name) : job_encode(job);
         rd_kafka_resp_err_t err;
         dl[i].job = job;
         if (!value) {
@@ -197,10 +212,11 @@ static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const stru
         }
         do {
             err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(o->common.jobs_topic),
+                rk, RD_KAFKA_V_TOPIC(o->cancel ? o->common.control_topic : o->common.jobs_topic),
                 RD_KAFKA_V_KEY(job->key, strlen(job->key)),
                 RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_HEADER("event", EVENT_JOB, -1), RD_KAFKA_V_OPAQUE(&dl[i]),
+                RD_KAFKA_V_HEADER("event", o->cancel ? EVENT_CANCEL : EVENT_JOB, -1),
+                RD_KAFKA_V_OPAQUE(&dl[i]),
                 RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(rk, 100);
@@ -216,7 +232,7 @@ static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const stru
         log_error("some jobs were not acknowledged within 60 s");
     for (size_t i = 0; i < list->n; i++) {
         if (dl[i].done == 1) {
-            print_queued(&dl[i], o->json);
+            print_queued(&dl[i], o->json, o->cancel);
         } else {
             failed++;
             fprintf(stderr, "%s/%s: not queued: %s\n", dl[i].job->owner, dl[i].job->name,
@@ -261,13 +277,16 @@ int main(int argc, char **argv)
         goto done;
     struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
                                    {o.common.progress_topic, o.common.partitions},
-                                   {o.common.dlq_topic, 1}};
-    if (kafka_ensure_topics(rk, topics, 3, 15000, err, sizeof err)) {
+                                   {o.common.dlq_topic, 1},
+                                   {o.common.control_topic, 1}};
+    if (kafka_ensure_topics(rk, topics, 4, 15000, err, sizeof err)) {
         log_error("%s", err);
         goto done;
     }
+    kafka_warm_topic(rk, o.cancel ? o.common.control_topic : o.common.jobs_topic, 5000);
     failed = publish_all(rk, &o, &list, dl);
-    log_info("queued %zu of %zu repositories (%zu rejected, %d not delivered)", list.n - (size_t)failed,
+    log_info("%s %zu of %zu repositories (%zu rejected, %d not delivered)",
+             o.cancel ? "cancelled" : "queued", list.n - (size_t)failed,
              list.n + list.rejected, list.rejected, failed);
     rc = failed || list.rejected ? 1 : 0;
 done:

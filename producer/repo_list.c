@@ -17,15 +17,45 @@ void repo_list_init(struct repo_list *l)
 void repo_list_free(struct repo_list *l)
 {
     free(l->jobs);
+    free(l->index);
     l->jobs = NULL;
-    l->n = l->cap = 0;
+    l->index = NULL;
+    l->n = l->cap = l->index_cap = 0;
 }
 
-static int repo_list_contains(const struct repo_list *l, const char *key)
+static size_t repo_list_hash(const char *key)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->jobs[i].key, key) == 0)
-            return 1;
+    size_t h = 14695981039346656037u; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211u;
+    return h;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t repo_list_slot(const struct repo_list *l, const char *key)
+{
+    size_t mask = l->index_cap - 1, i = repo_list_hash(key) & mask;
+    while (l->index[i] && strcmp(l->jobs[l->index[i] - 1].key, key) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Keeps the index at most half full. Returns -1 when memory runs out. */
+static int repo_list_grow_index(struct repo_list *l)
+{
+    size_t cap = l->index_cap ? l->index_cap * 2 : 64, *old = l->index, old_cap = l->index_cap;
+    if (l->index_cap > 2 * (l->n + 1))
+        return 0;
+    l->index = calloc(cap, sizeof *l->index);
+    if (!l->index) {
+        l->index = old;
+        return -1;
+    }
+    l->index_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i])
+            l->index[repo_list_slot(l, l->jobs[old[i] - 1].key)] = old[i];
+    free(old);
     return 0;
 }
 
@@ -33,7 +63,7 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
 {
     char buf[REPO_FULL_MAX + 2], owner[REPO_OWNER_MAX + 1], name[REPO_NAME_MAX + 1];
     char key[REPO_FULL_MAX + 1], err[256];
-    size_t len;
+    size_t len, slot;
 
     while (isspace((unsigned char)*entry))
         entry++;
@@ -53,7 +83,10 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
         return 0;
     }
     repo_key(owner, name, key);
-    if (repo_list_contains(l, key)) {
+    if (repo_list_grow_index(l))
+        return -1;
+    slot = repo_list_slot(l, key);
+    if (l->index[slot]) {
         l->duplicates++;
         return 0;
     }
@@ -69,6 +102,7 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
     l->jobs[l->n].max_prs = l->max_prs;
     l->jobs[l->n].since_days = l->since_days;
     l->n++;
+    l->index[slot] = l->n;
     return 0;
 }
 

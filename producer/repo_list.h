@@ -11,6 +11,8 @@
 struct repo_list {
     struct job *jobs; /* owned */
     size_t n, cap;
+    size_t *index;    /* owned: open-addressing set of job positions + 1, by key */
+    size_t index_cap; /* a power of two, > 2 * n */
     size_t rejected;     /* invalid entries seen */
     size_t duplicates;   /* entries dropped as duplicates */
     int max_prs;         /* applied to every job added */

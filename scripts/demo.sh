@@ -24,8 +24,7 @@ say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 say "installing dependencies"
 bash scripts/install-deps.sh
 say "building"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+bash scripts/build.sh build >/dev/null
 
 rm -rf "$demo"
 mkdir -p "$demo/logs"
@@ -65,34 +64,31 @@ done
 
 say "queueing ${#repos[@]} repositories"
 t0=$(date +%s.%N)
-n=$(build/bin/backfill-producer "${repos[@]}" | tee /dev/stderr | grep -c '^queued' || true)
-
-psql_q() { psql "$DATABASE_URL" -X -q -At -F $'\t' -c "$1" 2>/dev/null || true; }
-progress_sql="SELECT r.owner || '/' || r.name, s.status, s.processed_prs, s.total_prs
-  FROM progressive_backfill_state s JOIN repositories r ON r.id = s.repository_id ORDER BY 1"
+queued=$(build/bin/backfill-producer "${repos[@]}" | tee /dev/stderr | awk '$1 == "queued" { print $2 }')
+n=$(grep -c . <<<"$queued" || true)
+((n > 0)) || { echo "nothing was queued" >&2; exit 1; }
 since() { awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'; }
-while :; do
-    rows=$(psql_q "$progress_sql")
-    done_n=$(grep -cE $'\t(completed|failed)\t' <<<"$rows" || true)
-    clear 2>/dev/null || printf '\n'
-    printf 'backfill — %d/%d repositories done, %ss\n\n' "$done_n" "$n" "$(since)"
-    while IFS=$'\t' read -r repo status got total; do
-        [[ -n $repo ]] || continue
-        width=30 filled=$((total > 0 ? got * 30 / total : 0))
-        bar=$(printf '%*s' "$filled" '' | tr ' ' '#')$(printf '%*s' $((width - filled)) '' | tr ' ' '.')
-        printf '  %-32s [%s] %4s/%-4s %s\n' "$repo" "$bar" "$got" "$total" "$status"
-    done <<<"$rows"
-    ((done_n >= n)) && break
-    sleep 1
-done
+
+# Live progress straight from the progress topic (no consumer group): the
+# table on a terminal, JSON lines otherwise; it exits once every queued
+# repository completed or failed (status 1 if any failed).
+follow=()
+while read -r r; do follow+=(--repo "$r"); done <<<"$queued"
+tail_rc=0
+build/bin/backfill-tail --from-beginning --exit-when-done "${follow[@]}" || tail_rc=$?
+((tail_rc <= 1)) || echo "backfill-tail exited $tail_rc" >&2
 elapsed=$(since)
 
-say "summary (from Postgres)"
-psql "$DATABASE_URL" -X -q -P pager=off -c "
-SELECT r.owner || '/' || r.name AS repository, s.status, s.processed_prs AS prs,
-       (SELECT count(*) FROM backfill_chunks c WHERE c.backfill_id = s.backfill_id) AS chunks,
-       coalesce(s.error, '') AS error
-  FROM progressive_backfill_state s JOIN repositories r ON r.id = s.repository_id ORDER BY 1;"
+# The sink writes a moment after the topic: wait for Postgres to agree.
+for _ in $(seq 100); do
+    done_n=$(psql "$DATABASE_URL" -X -q -At -c "SELECT count(*) FROM backfill_progress_summary
+        WHERE status IN ('completed', 'failed')" 2>/dev/null || echo 0)
+    ((done_n >= n)) && break
+    sleep 0.2
+done
+
+say "summary (from Postgres: backfill-status)"
+build/bin/backfill-status
 psql "$DATABASE_URL" -X -q -P pager=off -c "
 SELECT count(*) AS pull_requests, count(DISTINCT repository_id) AS repositories,
        count(*) FILTER (WHERE state = 'merged') AS merged,

@@ -36,9 +36,10 @@ packages=(
     librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev
     kcat
     postgresql postgresql-client
-    clang   # libFuzzer: clang-14 pulls in libclang-rt-14-dev
+    clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: only a Recommends of clang-14
     tmux valgrind
     procps  # ps/pgrep for the test helpers
+    docker-compose  # parses compose.yaml in the tests (`config`; no engine needed)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,8 +7,12 @@
 #      document against GitHub's published schema, messages against schemas/
 #   4. the same unit and integration tests built with AddressSanitizer and
 #      UndefinedBehaviorSanitizer, and the unit tests under valgrind
+#   5. each libFuzzer target of tests/fuzz (clang, ASan + UBSan) for
+#      BACKFILL_FUZZ_SECONDS (default 60) from its corpus; any crash, leak
+#      or timeout fails the suite (the input is kept under build-fuzz/crashes)
 # Set KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL to use existing services.
-# BACKFILL_SKIP_SANITIZE=1 skips step 4 (for a quick local run).
+# BACKFILL_SKIP_SANITIZE=1 skips step 4, BACKFILL_SKIP_FUZZ=1 step 5 (for a
+# quick local run).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -20,8 +24,7 @@ step "installing dependencies"
 bash scripts/install-deps.sh
 
 step "build with -Werror"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBACKFILL_WERROR=ON >/dev/null
-cmake --build build -j"$(nproc)"
+bash scripts/build.sh build   # the same script the Dockerfile builds with
 
 step "unit tests"
 ctest --test-dir build -L unit --output-on-failure
@@ -34,8 +37,7 @@ BACKFILL_BIN=$root/build/bin "$py" -m pytest -q -p no:cacheprovider -rA tests/in
 
 if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
-    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_SANITIZE=ON >/dev/null
-    cmake --build build-asan -j"$(nproc)"
+    bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_SANITIZE=ON
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     step "unit tests under ASan/UBSan"
     ctest --test-dir build-asan -L unit --output-on-failure
@@ -46,6 +48,30 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     for t in build/bin/test_*; do
         [[ $(basename "$t") == test_pg_writer ]] && continue
         valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$t" >/dev/null
+    done
+fi
+
+if [[ ${BACKFILL_SKIP_FUZZ:-0} != 1 ]]; then
+    step "build the libFuzzer targets (clang, ASan + UBSan)"
+    cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DBACKFILL_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j"$(nproc)" --target fuzzers
+    # New corpus entries go to a temporary directory, never into tests/.
+    fuzz_tmp=$(mktemp -d)
+    trap 'rm -rf "$fuzz_tmp"' EXIT
+    for bin in build-fuzz/bin/fuzz_*; do
+        t=$(basename "$bin")
+        step "fuzzing $t for ${BACKFILL_FUZZ_SECONDS:-60}s"
+        mkdir -p "$fuzz_tmp/$t" "build-fuzz/crashes/$t"
+        if ! "$bin" -max_total_time="${BACKFILL_FUZZ_SECONDS:-60}" -timeout=10 \
+            -dict=tests/fuzz/json.dict -print_final_stats=1 -artifact_prefix="build-fuzz/crashes/$t/" \
+            "$fuzz_tmp/$t" "tests/fuzz/corpus/$t" >"$fuzz_tmp/$t.log" 2>&1; then
+            tail -n 60 "$fuzz_tmp/$t.log" >&2
+            echo "$t failed; reproduce with: $bin build-fuzz/crashes/$t/<file>" >&2
+            exit 1
+        fi
+        grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+            "$fuzz_tmp/$t.log" || true
     done
 fi
 

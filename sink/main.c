@@ -125,7 +125,7 @@ static pgw *connect_db(const char *conninfo)
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        delay_ms = delay_ms * 2 > 30000 ? 30000 : delay_ms * 2;
+        delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
     }
     return NULL;
 }

@@ -1,4 +1,18 @@
-/* sink_batch: see sink_batch.h. */
+/* sink_batch: see sink_batch.h.
+ *
+ * Exactly once: a batch is one Postgres transaction holding the rows of
+ * its events and, per partition, the offset after its last event. A crash
+ * anywhere before COMMIT leaves neither; after it, both. The consumer
+ * position always comes from Postgres: on assignment, and after every
+ * database failure (the outcome of an interrupted COMMIT is unknown, so
+ * the stored offsets are read back rather than guessed).
+ *
+ * Postgres down: the batch is rolled back, every assigned partition is
+ * paused (poll goes on, so the group membership stays), and reconnecting
+ * is retried with exponential backoff (0.5 s doubling to 5 s). Once
+ * connected and the stored offsets are read, the partitions are seeked
+ * there and resumed. Messages fetched before the pause are dropped, not
+ * applied: the seek brings them back. */
 #include "sink_batch.h"
 
 #include <stdlib.h>
@@ -6,10 +20,13 @@
 #include <time.h>
 
 #include "isotime.h"
+#include "json_clean.h"
 #include "kafka.h"
 #include "log.h"
 
 #define SINK_MAX_PARTITIONS 4096
+#define SINK_BACKOFF_FIRST_MS 500
+#define SINK_BACKOFF_MAX_MS 5000
 
 struct sink {
     rd_kafka_t *rk;            /* owned */
@@ -19,9 +36,11 @@ struct sink {
     int batch_events;
     double batch_started;
     int64_t next[SINK_MAX_PARTITIONS]; /* per partition: next offset in this batch, -1 none */
+    int64_t first[SINK_MAX_PARTITIONS]; /* per partition: first offset in this batch */
     int db_down;               /* waiting for Postgres to come back */
     int backoff_ms;
     double retry_at;
+    double down_since;         /* isotime_mono() when Postgres went away */
     int64_t applied, skipped;  /* totals, for the log */
 };
 
@@ -34,19 +53,41 @@ static void sink_reset_batch(sink *s)
 }
 
 /* Sets each partition's offset in parts to the position stored in
- * Postgres (or leaves it for Kafka's committed offset if Postgres has
- * none or cannot be read). */
-static void sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts)
+ * Postgres; a partition Postgres has no row for keeps the offset it has.
+ * Returns 0, or -1 if Postgres could not be read (the offsets read so far
+ * are set, the rest untouched; err says why). */
+static int sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts, char *err,
+                                size_t errlen)
 {
-    char err[512];
     for (int i = 0; i < parts->cnt; i++) {
         int64_t next;
         int r = pgw_load_offsets(s->db, s->cfg.group, parts->elems[i].topic,
-                                 parts->elems[i].partition, &next, err, sizeof err);
-        if (r == 0)
+                                 parts->elems[i].partition, &next, err, errlen);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
             parts->elems[i].offset = next;
-        else if (r < 0)
-            log_warn("cannot read stored offsets from Postgres (%s); using Kafka's", err);
+            log_debug("%s[%d]: resuming at offset %lld stored in Postgres", parts->elems[i].topic,
+                      (int)parts->elems[i].partition, (long long)next);
+        }
+    }
+    return 0;
+}
+
+/* Appends " [p] first..last" for every partition of the batch to buf. */
+static void sink_describe_batch(const sink *s, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int p = 0; p < SINK_MAX_PARTITIONS && used + 1 < len; p++) {
+        int n;
+        if (s->next[p] < 0)
+            continue;
+        n = snprintf(buf + used, len - used, " [%d] %lld..%lld", p, (long long)s->first[p],
+                     (long long)s->next[p] - 1);
+        if (n < 0)
+            break;
+        used += (size_t)n;
     }
 }
 
@@ -70,7 +111,11 @@ static int sink_commit_batch(sink *s)
     if (rc == PGW_OK)
         rc = pgw_commit(s->db, err, sizeof err);
     if (rc == PGW_OK) {
-        log_debug("committed a batch of %d events", s->batch_events);
+        if (log_get_level() >= LOGL_DEBUG) {
+            char ranges[1024];
+            sink_describe_batch(s, ranges, sizeof ranges);
+            log_debug("committed a batch of %d events: offsets%s", s->batch_events, ranges);
+        }
         if (l && l->cnt > 0)
             rd_kafka_commit(s->rk, l, 1); /* fallback position only; Postgres is the truth */
     } else {
@@ -99,11 +144,21 @@ static void sink_db_failed(sink *s)
     sink_reset_batch(s);
     if (!s->db_down) {
         s->db_down = 1;
-        s->backoff_ms = 500;
+        s->down_since = isotime_mono();
+        s->backoff_ms = SINK_BACKOFF_FIRST_MS;
         sink_set_paused(s, 1);
-        log_warn("Postgres unavailable: paused consumption; reconnecting with backoff");
+        log_warn("Postgres unavailable: paused consumption, uncommitted batch rolled back; "
+                 "reconnecting with backoff");
     }
     s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
+}
+
+static void sink_backoff(sink *s, const char *err)
+{
+    s->backoff_ms = s->backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS
+                                                           : s->backoff_ms * 2;
+    s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
+    log_info("Postgres still unavailable (%s); next attempt in %d ms", err, s->backoff_ms);
 }
 
 /* Tries to reconnect; on success seeks every assigned partition back to
@@ -111,24 +166,29 @@ static void sink_db_failed(sink *s)
 static void sink_try_recover(sink *s)
 {
     char err[512];
-    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_topic_partition_list_t *a = NULL; /* owned */
+    rd_kafka_resp_err_t kerr;
     rd_kafka_error_t *e;
 
     if (isotime_mono() < s->retry_at)
         return;
-    if ((!pgw_ok(s->db) && pgw_reconnect(s->db, err, sizeof err) != PGW_OK) ||
-        rd_kafka_assignment(s->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
-        s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
-        log_info("Postgres still unavailable; next attempt in %d ms", s->backoff_ms);
+    if (!pgw_ok(s->db) && pgw_reconnect(s->db, err, sizeof err) != PGW_OK) {
+        sink_backoff(s, err);
         return;
     }
+    kerr = rd_kafka_assignment(s->rk, &a);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sink_backoff(s, rd_kafka_err2str(kerr));
+        return;
+    }
+    /* no stored row: nothing of that partition ever committed */
     for (int i = 0; i < a->cnt; i++)
-        a->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-    sink_offsets_from_db(s, a);
-    for (int i = 0; i < a->cnt; i++)
-        if (a->elems[i].offset < 0)
-            a->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        a->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (sink_offsets_from_db(s, a, err, sizeof err) < 0) {
+        rd_kafka_topic_partition_list_destroy(a);
+        sink_backoff(s, err);
+        return;
+    }
     e = a->cnt ? rd_kafka_seek_partitions(s->rk, a, 10000) : NULL;
     if (e) {
         log_warn("seek after reconnect: %s", rd_kafka_error_string(e));
@@ -137,7 +197,8 @@ static void sink_try_recover(sink *s)
     rd_kafka_topic_partition_list_destroy(a);
     s->db_down = 0;
     sink_set_paused(s, 0);
-    log_info("Postgres is back: resumed from the offsets stored there");
+    log_info("Postgres is back after %.1f s: resumed consumption from the offsets stored there",
+             isotime_mono() - s->down_since);
 }
 
 static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -148,13 +209,18 @@ static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *e = NULL;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (!s->db_down)
-            sink_offsets_from_db(s, parts);
+        char why[512];
+        int unreadable = !s->db_down && sink_offsets_from_db(s, parts, why, sizeof why) < 0;
         log_info("assigned %d partitions", parts->cnt);
         if (cooperative)
             e = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
+        if (unreadable) {
+            /* Recovery seeks every assigned partition to the stored offsets. */
+            log_warn("cannot read stored offsets from Postgres: %s", why);
+            sink_db_failed(s);
+        }
         if (s->db_down)
             rd_kafka_pause_partitions(rk, parts);
     } else {
@@ -193,10 +259,20 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
         s->in_batch = 1;
         s->batch_started = isotime_mono();
     }
-    if (m->len > SINK_EVENT_MAX_BYTES)
+    if (m->len > SINK_EVENT_MAX_BYTES) {
         snprintf(err, sizeof err, "message of %zu bytes is over the cap", m->len);
-    else
-        root = json_loadb(m->payload, m->len, JSON_ALLOW_NUL, &jerr);
+    } else {
+        char *clean = NULL; /* owned */
+        size_t clean_len = 0;
+        int repaired = json_clean_text(m->payload, m->len, &clean, &clean_len);
+        if (repaired > 0)
+            log_info("%s[%d]@%lld: %d invalid characters (lone surrogates, bad UTF-8) replaced "
+                     "by U+FFFD",
+                     s->cfg.topic, (int)m->partition, (long long)m->offset, repaired);
+        root = json_loadb(repaired > 0 ? clean : m->payload, repaired > 0 ? clean_len : m->len,
+                          JSON_ALLOW_NUL, &jerr);
+        free(clean);
+    }
     name = json_object_get(root, "name");
     data = json_object_get(root, "data");
     if (!json_is_string(name) || !json_is_object(data)) {
@@ -220,6 +296,8 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
     } else {
         s->applied++;
     }
+    if (s->next[m->partition] < 0)
+        s->first[m->partition] = m->offset;
     s->next[m->partition] = m->offset + 1;
     s->batch_events++;
     return PGW_OK;

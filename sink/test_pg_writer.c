@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pg_writer.h"
+#include "pgw_migrations.h"
 
 #define GROUP "backfill-sink"
 #define TOPIC "backfill.progress"
@@ -287,11 +288,23 @@ static void test_migrate(pgw *w, PGconn *c)
     CHECK(pgw_begin(w, err, sizeof err) == PGW_EDB, "begin before migrate should fail");
     CHECK(pgw_ok(w), "connection should survive a failed prepare");
     rc = pgw_migrate(w, err, sizeof err);
-    CHECK(rc == 1, "first migrate applied %d: %s", rc, err);
+    CHECK(rc == (int)pgw_migrations_count, "first migrate applied %d of %zu: %s", rc,
+          pgw_migrations_count, err);
     rc = pgw_migrate(w, err, sizeof err);
     CHECK(rc == 0, "second migrate applied %d: %s", rc, err);
-    EXPECT_SQL(c, "SELECT string_agg(version || ':' || name, ',') FROM schema_migrations",
-               "1:001_init");
+    {
+        char want[1024] = "";
+        size_t used = 0, i;
+        for (i = 0; i < pgw_migrations_count && used < sizeof want; i++)
+            used += (size_t)snprintf(want + used, sizeof want - used, "%s%d:%s", i ? "," : "",
+                                     pgw_migrations[i].version, pgw_migrations[i].name);
+        CHECK(pgw_migrations_count >= 1 && !strcmp(pgw_migrations[0].name, "001_init"),
+              "001_init is not the first migration");
+        EXPECT_SQL(c,
+                   "SELECT string_agg(version || ':' || name, ',' ORDER BY version)"
+                   " FROM schema_migrations",
+                   want);
+    }
 }
 
 /* Several sinks migrating one empty database at the same moment. */
@@ -317,16 +330,17 @@ static void test_migrate_race(const char *base_conninfo, PGconn *admin)
             if (rc < 0)
                 fprintf(stderr, "racer: %s\n", err);
             pgw_free(w);
-            _exit(rc < 0 ? 1 : rc == 1 ? 10 : 0);
+            _exit(rc < 0 ? 1 : rc == (int)pgw_migrations_count ? 10 : rc == 0 ? 0 : 2);
         }
     }
     for (i = 0; i < 6; i++) {
         if (pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status)) {
             CHECK(WEXITSTATUS(status) != 1, "racer %d failed", i);
+            CHECK(WEXITSTATUS(status) != 2, "racer %d applied only some migrations", i);
             ok += WEXITSTATUS(status) == 10;
         }
     }
-    CHECK(ok == 1, "%d racers applied the migration, want exactly 1", ok);
+    CHECK(ok == 1, "%d racers applied the migrations, want exactly 1", ok);
     free(ci);
     snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", db);
     sql_ok(admin, sql);

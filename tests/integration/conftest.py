@@ -53,7 +53,10 @@ def postgres():
 def workdir():
     d = tempfile.mkdtemp(prefix="backfill-test-", dir="/tmp")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if os.environ.get("BACKFILL_KEEP_TEST_DIRS"):  # keep the logs for a post-mortem
+        print(f"\n[kept {d}]")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

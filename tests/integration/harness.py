@@ -112,6 +112,7 @@ class Pipeline:
         self.jobs_topic = f"jobs-{tag}"
         self.progress_topic = f"progress-{tag}"
         self.dlq_topic = f"dlq-{tag}"
+        self.control_topic = f"control-{tag}"
         self.dbname = f"t_{tag}"
         with psycopg.connect(pg_admin_url, autocommit=True) as c:
             c.execute(f'CREATE DATABASE "{self.dbname}"')
@@ -123,6 +124,7 @@ class Pipeline:
             "BACKFILL_JOBS_TOPIC": self.jobs_topic,
             "BACKFILL_PROGRESS_TOPIC": self.progress_topic,
             "BACKFILL_DLQ_TOPIC": self.dlq_topic,
+            "BACKFILL_CONTROL_TOPIC": self.control_topic,
             "BACKFILL_GROUP": f"workers-{tag}",
             "BACKFILL_SINK_GROUP": f"sink-{tag}",
             "DATABASE_URL": self.db_url,
@@ -191,3 +193,201 @@ class Pipeline:
         except psycopg.Error:
             pass
         assert not problems, "\n".join(problems)
+
+
+# --- raw Kafka access and table dumps (poison input, sink faults) -----------
+
+def create_topic(kafka, topic, partitions, **configs):
+    """Creates a topic with per-topic configs (underscores in the keyword
+    names stand for dots: max_message_bytes=...) before any binary does."""
+    args = [os.path.join(ENV_DIR, "kafka-run-class.sh"), "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server", kafka, "--create", "--topic", topic,
+            "--partitions", str(partitions), "--replication-factor", "1"]
+    for k, v in configs.items():
+        args += ["--config", f"{k.replace('_', '.')}={v}"]
+    out = subprocess.run(["bash", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def end_offsets(kafka, topic, partitions):
+    """{partition: high watermark} of partitions 0..partitions-1."""
+    args = ["kcat", "-b", kafka, "-Q"]
+    for p in range(partitions):
+        args += ["-t", f"{topic}:{p}:-1"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    ends = {}
+    for line in out.stdout.splitlines():  # "<topic> [<p>] offset <n>"
+        parts = line.split()
+        if len(parts) == 4 and parts[2] == "offset":
+            ends[int(parts[1].strip("[]"))] = int(parts[3])
+    assert len(ends) == partitions, out.stdout
+    return ends
+
+
+def produce_raw(kafka, topic, messages, *props, partition=None):
+    """Produces messages exactly as given, in order: dicts with `value`
+    (bytes), optional `key` (bytes) and `headers` ([(name, value)]).
+    kcat sends one file per message; runs of messages with the same key and
+    headers go in one kcat call. props: extra `-X key=value` strings."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="produce-") as d:
+        i = 0
+        while i < len(messages):
+            key, hdrs = messages[i].get("key"), messages[i].get("headers", [])
+            files = []
+            while (i < len(messages) and messages[i].get("key") == key
+                   and messages[i].get("headers", []) == hdrs):
+                assert messages[i]["value"], "kcat cannot send an empty message"
+                path = os.path.join(d, f"m{i}")
+                with open(path, "wb") as f:
+                    f.write(messages[i]["value"])
+                files.append(path)
+                i += 1
+            args = ["kcat", "-b", kafka, "-P", "-t", topic, "-X", "enable.idempotence=true"]
+            for p in props:
+                args += ["-X", p]
+            if partition is not None:
+                args += ["-p", str(partition)]
+            if key is not None:
+                args += ["-k", key.decode() if isinstance(key, bytes) else key]
+            for name, value in hdrs:
+                args += ["-H", f"{name}={value}"]
+            out = subprocess.run(args + files, capture_output=True, timeout=120)
+            assert out.returncode == 0 and b"failed" not in out.stderr, out.stderr
+
+
+def consume_raw(kafka, topic, timeout=60):
+    """Every message of a topic with its exact bytes: dicts with partition,
+    offset, key (bytes or None), value (bytes or None) and headers
+    ([(name, value)]), in partition, offset order."""
+    fmt = "%p %o %S %K\n%k%s\n"
+    out = subprocess.run(["kcat", "-b", kafka, "-C", "-t", topic, "-e", "-q", "-f", fmt],
+                         capture_output=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    data, pos, msgs = out.stdout, 0, {}
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        p, o, vlen, klen = (int(x) for x in data[pos:nl].split())
+        pos = nl + 1
+        key = data[pos:pos + klen] if klen >= 0 else None
+        pos += max(klen, 0)
+        value = data[pos:pos + vlen] if vlen >= 0 else None
+        pos += max(vlen, 0) + 1
+        msgs[(p, o)] = {"partition": p, "offset": o, "key": key, "value": value, "headers": []}
+    js = subprocess.run(["kcat", "-b", kafka, "-C", "-t", topic, "-e", "-q", "-J"],
+                        capture_output=True, timeout=timeout)
+    assert js.returncode == 0, js.stderr
+    for line in js.stdout.splitlines():
+        if line.strip():
+            m = json.loads(line.decode("utf-8", "replace"))
+            h = m.get("headers") or []
+            msgs[(m["partition"], m["offset"])]["headers"] = list(zip(h[::2], h[1::2]))
+    return [msgs[k] for k in sorted(msgs)]
+
+
+def table_dump(db_url, sql):
+    """All rows of a query as a list of tuples (for before/after comparisons)."""
+    with psycopg.connect(db_url) as c:
+        return c.execute(sql).fetchall()
+
+
+# --- worker faults and GitHub policy (issue 3: workers, GitHub, token) ------
+
+def start_with_env(pipeline, name, env, *args):
+    """Starts one of the pipeline's binaries with extra or overridden
+    environment variables (a value of None removes the variable)."""
+    pipeline.counter += 1
+    e = dict(pipeline.env)
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    p = Proc([binary(name), *args], e, os.path.join(pipeline.workdir, f"{name}-{pipeline.counter}.log"))
+    pipeline.procs.append(p)
+    return p
+
+
+def log_time(line):
+    """Epoch seconds of a log line of ours ("2026-11-28T21:39:11.123Z ...")."""
+    import datetime
+    ts = line.split(" ", 1)[0]
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def log_lines(proc, needle, since=0):
+    """Lines of a process's log (from byte offset `since`) containing needle."""
+    return [line for line in proc.output()[since:].splitlines() if needle in line]
+
+
+def answered(entry):
+    """A simulator request-log entry that delivered a page to the worker."""
+    return entry["status"] == 200 and not entry.get("error") and not entry.get("fault")
+
+
+def pages_fetched_twice(requests, repo):
+    """How many pages of repo were answered more than once (grouped by the
+    `after` cursor): the refetch count after a crash or a rebalance."""
+    from collections import Counter
+    c = Counter(r["after"] for r in requests if r["repo"] == repo.lower() and answered(r))
+    return sum(n - 1 for n in c.values())
+
+
+def progress_events(pipeline):
+    """The data of every backfill/progress.update on the progress topic."""
+    out = []
+    for m in pipeline.consume(pipeline.progress_topic):
+        v = json.loads(m["payload"])
+        if v["name"] == "backfill/progress.update":
+            out.append(v["data"])
+    return out
+
+
+def check_exact(pipeline, repos, max_prs=200, since_days=30):
+    """Row by row: each repository's pull requests in Postgres are exactly
+    the simulator's expected set (number, GitHub id, state), and its state
+    row is completed with processed_prs = that count, total_prs = max_prs.
+    Returns the number of pull-request rows checked."""
+    sim, states, checked = pipeline.sim, pipeline.states(), 0
+    for repo in repos:
+        exp = sim.expected(repo, max_prs, since_days)
+        want = sorted((p["number"], int(p["githubId"]), p["state"].lower()) for p in exp["expected"])
+        rows = pipeline.query(
+            "SELECT p.number, p.github_id, p.state FROM pull_requests p"
+            " JOIN repositories r ON r.id = p.repository_id"
+            " WHERE lower(r.owner) = lower(%s) AND lower(r.name) = lower(%s) ORDER BY p.number",
+            *repo.split("/"))
+        assert sorted(rows) == want, f"{repo}: {len(rows)} rows, want {len(want)}"
+        st = states.get(repo.lower())
+        assert st and st["status"] == "completed", f"{repo}: {st}"
+        assert st["processed"] == len(want) and st["total"] == max_prs, f"{repo}: {st}"
+        checked += len(rows)
+    return checked
+
+
+def owned_partitions(proc, since=0):
+    """The jobs-topic partitions a consumer owns according to its log
+    ("assigned N partitions [..]" / "revoked N partitions [..]")."""
+    import re
+    owned = set()
+    for line in proc.output()[since:].splitlines():
+        m = re.search(r" (assigned|revoked) \d+ partitions \[([0-9,]*)\]", line)
+        if m:
+            parts = {int(x) for x in m.group(2).split(",") if x}
+            owned = owned | parts if m.group(1) == "assigned" else owned - parts
+    return owned
+
+
+def start_workers(pipeline, n, *args, partitions=12):
+    """Starts n consumers and waits until the group has settled: every
+    partition owned by exactly one of them."""
+    procs = [pipeline.start("backfill-consumer", *args) for _ in range(n)]
+
+    def settled():
+        sets = [owned_partitions(p) for p in procs]
+        return (all(sets) and sum(len(s) for s in sets) == partitions
+                and len(set().union(*sets)) == partitions)
+    wait_for(settled, 60, f"{n} consumers to share {partitions} partitions")
+    return procs

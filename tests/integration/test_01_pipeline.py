@@ -10,11 +10,11 @@ from harness import SECRET_TOKEN, TEN_REPOS, ROOT, binary
 UNKNOWN = "ghost-org/does-not-exist"
 
 
-def run_ten(pipeline, extra_repos=()):
+def run_ten(pipeline, extra_repos=(), consumer_args=(), consumers=5):
     repos = TEN_REPOS + list(extra_repos)
     sink = pipeline.start("backfill-sink")
-    for _ in range(5):
-        pipeline.start("backfill-consumer")
+    for _ in range(consumers):
+        pipeline.start("backfill-consumer", *consumer_args)
     started = time.monotonic()
     out = pipeline.produce(*repos)
     assert out.returncode == 0, out.stderr
@@ -23,9 +23,9 @@ def run_ten(pipeline, extra_repos=()):
     return states, time.monotonic() - started, sink
 
 
-def test_ten_repositories_end_to_end(pipeline):
+def check_ten(pipeline, consumer_args, consumers=5):
     sim = pipeline.sim
-    states, wall, _ = run_ten(pipeline, [UNKNOWN])
+    states, wall, _ = run_ten(pipeline, [UNKNOWN], consumer_args, consumers)
 
     stats = sim.get("/_sim/stats")
     min_pages_total = 0
@@ -57,11 +57,26 @@ def test_ten_repositories_end_to_end(pipeline):
     # chunks: one row per chunk with PRs, adding up to every stored PR
     chunk_sum = pipeline.query("SELECT coalesce(sum(pr_count), 0) FROM backfill_chunks")[0][0]
     assert chunk_sum == total_prs
-    print(f"\n[integration] 10 repositories: {wall:.1f}s wall, {stats['requests']} API requests "
-          f"({stats['points']} points), {total_prs} pull requests")
+    print(f"\n[integration] 10 repositories {' '.join(consumer_args)}: {wall:.1f}s wall, "
+          f"{stats['requests']} API requests ({stats['points']} points), {total_prs} pull requests")
 
     # the token never reaches a log line
     assert SECRET_TOKEN not in pipeline.logs()
+
+
+def test_ten_repositories_end_to_end(pipeline):
+    check_ten(pipeline, ())
+
+
+def test_ten_repositories_with_several_jobs_per_worker(pipeline):
+    """--jobs 4 in a single worker: jobs of distinct partitions run at once,
+    each with its own request in flight; the result is the same, exactly."""
+    pipeline.sim.post("/_sim/config", {"latencyMs": 150})
+    check_ten(pipeline, ("--jobs", "4"), consumers=1)
+    # one worker, yet requests overlapped: one arrived while another was
+    # still inside its 150 ms latency
+    arrivals = sorted(r["t"] for r in pipeline.sim.get("/_sim/requests"))
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) < 0.1
 
 
 def test_emitted_messages_validate_against_schemas(pipeline):

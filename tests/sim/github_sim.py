@@ -2,7 +2,7 @@
 """GitHub GraphQL API simulator for backfill's tests (Python 3 stdlib only).
 
     python3 tests/sim/github_sim.py --port 0 --port-file PATH [--latency-ms N]
-        [--budget N] [--reset-seconds N] [--token T] [--nul-text]
+        [--budget N] [--reset-seconds N] [--token T] [--nul-text] [--surrogate-text]
         [--repo owner/name=IN_WINDOW:OLDER ...]
 
 Serves POST /graphql the way api.github.com does for the backfill worker's
@@ -24,7 +24,11 @@ Admin endpoints (no auth), all JSON:
   GET  /_sim/expected?repo=o/n&max=200&since_days=30
   POST /_sim/faults  {"repo": "o/n"|null, "kind": K, "count": N, "retryAfter": S}
   GET  /_sim/faults   DELETE /_sim/faults
-  GET  /_sim/config   POST /_sim/config {"latencyMs","budget","resetSeconds","remaining","nulText"}
+  GET  /_sim/config   POST /_sim/config {"latencyMs","budget","resetSeconds","remaining","nulText",
+                                           "surrogateText"}
+--nul-text puts a \u0000 into every tenth title and body; --surrogate-text
+puts a lone surrogate escape (\ud800, \udc00: not valid Unicode, refused by
+strict JSON parsers such as jansson) into another tenth.
 """
 
 import argparse
@@ -83,6 +87,8 @@ def github_json(obj):
     s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
          .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    # a lone surrogate (--surrogate-text) cannot be UTF-8: send it as an escape
+    s = re.sub("[\ud800-\udfff]", lambda m: "\\u%04x" % ord(m.group()), s)
     return s.encode("utf-8")
 
 
@@ -184,7 +190,7 @@ class Repo:
                 "id": "U_kgDO%s" % base64.b64encode(str(dbid).encode()).decode().rstrip("="),
                 "name": login.replace("-", " ").title()}
 
-    def pr(self, n, nul_text=False):
+    def pr(self, n, nul_text=False, surrogate_text=False):
         """The full PullRequest object for number n (all fields)."""
         key = self.key
         h = lambda *salt: _h(key, n, *salt)  # noqa: E731
@@ -251,6 +257,9 @@ class Repo:
         if nul_text and h("nul") % 10 == 0:
             title = title + " NUL\u0000here"
             body = "before\u0000after " + body
+        if surrogate_text and h("nul") % 10 == 1:
+            title = title + " lone \ud800 high"
+            body = body + " lone low \udc00 end"
         additions = h("add") % 2000 if h("add0") % 20 else 0
         deletions = h("del") % 800
         changed = 1 + h("files") % 60 if (additions or deletions) else 0
@@ -1085,7 +1094,7 @@ class Executor:
                 return None
             top = n - 1
         numbers = list(range(top, max(top - first, 0), -1))
-        nodes = [repo.pr(n, self.sim.nul_text) for n in numbers]
+        nodes = [repo.pr(n, self.sim.nul_text, self.sim.surrogate_text) for n in numbers]
         last = numbers[-1] if numbers else None
         return {
             "totalCount": repo.total,
@@ -1112,6 +1121,7 @@ class Sim:
         self.reset_seconds = opts.reset_seconds
         self.token = opts.token
         self.nul_text = opts.nul_text
+        self.surrogate_text = opts.surrogate_text
         self.window_start = time.time()
         self.used = 0
         self.faults = []
@@ -1310,6 +1320,7 @@ def make_handler(sim):
                 with sim.lock:
                     body = {"latencyMs": sim.latency_ms, "budget": sim.budget,
                             "resetSeconds": sim.reset_seconds, "nulText": sim.nul_text,
+                            "surrogateText": sim.surrogate_text,
                             "startedAt": iso(sim.start), "start": sim.start,
                             "remaining": max(sim.budget - sim.used, 0)}
                 return self._send(200, body)
@@ -1367,6 +1378,8 @@ def make_handler(sim):
                         sim.latency_ms = float(body["latencyMs"])
                     if "nulText" in body:
                         sim.nul_text = bool(body["nulText"])
+                    if "surrogateText" in body:
+                        sim.surrogate_text = bool(body["surrogateText"])
                     if "budget" in body or "resetSeconds" in body:
                         if "budget" in body:
                             sim.budget = int(body["budget"])
@@ -1522,6 +1535,7 @@ def main(argv=None):
     ap.add_argument("--reset-seconds", type=float, default=3600)
     ap.add_argument("--token", default=None)
     ap.add_argument("--nul-text", action="store_true")
+    ap.add_argument("--surrogate-text", action="store_true")
     ap.add_argument("--repo", action="append", metavar="OWNER/NAME=IN:OLDER")
     opts = ap.parse_args(argv)
 

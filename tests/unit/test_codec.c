@@ -90,6 +90,19 @@ static void test_checkpoint(void)
     CHECK(checkpoint_decode("{\"v\":1,\"id\":\"x\",\"cursor\":null,\"fetched\":-1,\"chunk\":0,"
                             "\"seq\":0,\"cutoff\":\"2026-10-29T21:39:11Z\",\"requests\":0,\"points\":0}",
                             107, &back, err, sizeof err) == -1);
+
+    /* What decode accepts, encode writes back the same (found by fuzz_checkpoint). */
+#define CP_WITH(cursor, cutoff)                                                             \
+    "{\"v\":1,\"id\":\"x\",\"cursor\":" cursor ",\"fetched\":1,\"chunk\":1,\"seq\":1,"        \
+    "\"cutoff\":\"" cutoff "\",\"requests\":1,\"points\":1}"
+    static const char ctl[] = CP_WITH("\"Y3Vy\\nc29y\"", "2026-10-29T21:39:11Z");
+    static const char sign[] = CP_WITH("null", "+024-02-29T23:59:60Z");
+    static const char old[] = CP_WITH("null", "0024-02-29T23:59:60Z");
+#undef CP_WITH
+    CHECK(checkpoint_decode(ctl, sizeof ctl - 1, &back, err, sizeof err) == -1);
+    CHECK(checkpoint_decode(sign, sizeof sign - 1, &back, err, sizeof err) == -1);
+    CHECK(checkpoint_decode(old, sizeof old - 1, &back, err, sizeof err) == 0);
+    CHECK(strcmp(back.cutoff, "0024-03-01T00:00:00Z") == 0);
 }
 
 static enum gh_status parse(long http, const char *body, const char *retry_after,
@@ -133,6 +146,14 @@ static void test_github(void)
     CHECK(parse(200, "{\"data\":null,\"errors\":[{\"message\":\"Something went wrong while "
                      "executing your query.\"}]}", NULL, &pg) == GH_SERVER_ERROR);
     CHECK(parse(502, "<html>bad gateway</html>", NULL, &pg) == GH_SERVER_ERROR);
+    /* a cursor no checkpoint can carry (found by fuzz_graphql) */
+    CHECK(parse(200, "{\"data\":{\"repository\":{\"pullRequests\":{\"pageInfo\":{\"hasNextPage\":"
+                     "true,\"endCursor\":\"Y3Vy\\r\\nc29y\"},\"nodes\":[]}}}}", NULL, &pg) ==
+          GH_TRANSIENT);
+    /* out-of-range headers count as absent (a wait must not overflow) */
+    CHECK(gh_parse_response(429, "{}", 2, "-1", "99999999999999999999", "4294967296", &pg) ==
+              GH_SECONDARY_LIMIT &&
+          pg.remaining == -1 && pg.reset_at == 0 && pg.retry_after == -1);
     CHECK(parse(504, "", NULL, &pg) == GH_SERVER_ERROR);
     CHECK(parse(403, "{\"message\":\"You have exceeded a secondary rate limit.\"}", NULL, &pg) ==
           GH_SECONDARY_LIMIT);

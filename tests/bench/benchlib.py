@@ -1,0 +1,64 @@
+"""Shared pieces of the benchmarks: services (a real Kafka broker and a
+real Postgres, started in temporary directories unless
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set), the integration tests'
+harness, and process resource figures from /proc."""
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from harness import ENV_DIR, Pipeline, Simulator  # noqa: E402,F401
+
+
+def _start(script, workdir):
+    out = subprocess.run(["bash", os.path.join(ENV_DIR, script), "start", workdir],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"{script} start failed:\n{out.stderr}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def services():
+    """Yields (kafka_bootstrap, postgres_admin_url, workdir)."""
+    work = tempfile.mkdtemp(prefix="backfill-bench-", dir="/tmp")
+    started = []
+    try:
+        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not kafka:
+            kafka = _start("kafka.sh", os.path.join(work, "kafka"))
+            started.append(("kafka.sh", os.path.join(work, "kafka")))
+        pg = os.environ.get("DATABASE_URL")
+        if not pg:
+            pg = _start("postgres.sh", os.path.join(work, "pg"))
+            started.append(("postgres.sh", os.path.join(work, "pg")))
+        yield kafka, pg, work
+    finally:
+        for script, d in reversed(started):
+            subprocess.run(["bash", os.path.join(ENV_DIR, script), "stop", d], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def proc_usage(pid):
+    """(peak RSS in KiB, CPU seconds) of a live process."""
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    return rss, cpu
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
