@@ -29,14 +29,16 @@ static const char *cli_env(const char *name, const char *dflt)
     return v && v[0] ? v : dflt;
 }
 
-static int cli_parse_partitions(const char *s, int *out)
+int cli_parse_int(const char *what, const char *s, int lo, int hi, int *out)
 {
     char *end;
     long v;
     errno = 0;
     v = strtol(s, &end, 10);
-    if (errno || *end || v < 1 || v > 10000)
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: expected a number in %d..%d, got '%s'\n", what, lo, hi, s);
         return -1;
+    }
     *out = (int)v;
     return 0;
 }
@@ -51,8 +53,8 @@ int cli_common_init(struct cli_common *c)
     c->control_topic = cli_env("BACKFILL_CONTROL_TOPIC", CLI_CONTROL_TOPIC);
     c->partitions = CLI_PARTITIONS;
     if (getenv("BACKFILL_PARTITIONS") &&
-        cli_parse_partitions(getenv("BACKFILL_PARTITIONS"), &c->partitions))
-        fprintf(stderr, "ignoring BACKFILL_PARTITIONS: not a number in 1..10000\n");
+        cli_parse_int("BACKFILL_PARTITIONS", getenv("BACKFILL_PARTITIONS"), 1, 10000, &c->partitions))
+        fprintf(stderr, "ignoring BACKFILL_PARTITIONS\n");
     c->props = kprops_new();
     return c->props ? 0 : -1;
 }
@@ -96,10 +98,8 @@ enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg
         c->control_topic = arg;
         return CLI_HANDLED;
     case CLI_OPT_PARTITIONS:
-        if (cli_parse_partitions(arg, &c->partitions)) {
-            fprintf(stderr, "--partitions: expected a number in 1..10000, got '%s'\n", arg);
+        if (cli_parse_int("--partitions", arg, 1, 10000, &c->partitions))
             return CLI_USAGE_ERROR;
-        }
         return CLI_HANDLED;
     default:
         return CLI_NOT_MINE;

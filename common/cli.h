@@ -72,6 +72,11 @@ void cli_common_apply(const struct cli_common *c);
 
 void cli_common_free(struct cli_common *c);
 
+/* Parses a decimal integer in [lo, hi] given for `what` (a flag or an
+ * environment variable name). Returns 0 and sets *out, or -1 after
+ * printing a usage error to stderr (*out untouched). */
+int cli_parse_int(const char *what, const char *s, int lo, int hi, int *out);
+
 /* Reads a whole small file (a secret) into a malloc'd string without the
  * trailing newline; NULL with a reason on failure. */
 char *cli_read_secret_file(const char *path, char *errstr, size_t errlen);

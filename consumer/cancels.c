@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "event.h"
 #include "isotime.h"
@@ -63,19 +64,39 @@ static int cancels_handle(cancels *cs, rd_kafka_message_t *m)
     return eof;
 }
 
+/* Metadata of the control topic once every partition has a leader (a
+ * topic created a moment ago may not have them yet). NULL on timeout. */
+static const struct rd_kafka_metadata *cancels_metadata(cancels *cs, double deadline)
+{
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        int ready = rd_kafka_metadata(cs->rk, 0, cs->rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0;
+        for (int i = 0; ready && i < md->topics[0].partition_cnt; i++)
+            ready = md->topics[0].partitions[i].leader >= 0;
+        if (ready)
+            return md;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (isotime_mono() >= deadline)
+            return NULL;
+        usleep(200 * 1000);
+    }
+}
+
 /* Starts every partition of the control topic from the beginning on one
  * queue (the legacy consumer API: no group, nothing committed). Returns
  * the partition count or -1. */
-static int cancels_start(cancels *cs, const char *topic, char *errstr, size_t errlen)
+static int cancels_start(cancels *cs, const char *topic, double deadline, char *errstr,
+                         size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
     int n = -1;
     cs->rkt = rd_kafka_topic_new(cs->rk, topic, NULL);
     cs->q = rd_kafka_queue_new(cs->rk);
-    if (!cs->rkt || !cs->q ||
-        rd_kafka_metadata(cs->rk, 0, cs->rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        md->topic_cnt != 1 || md->topics[0].err) {
-        snprintf(errstr, errlen, "no metadata for control topic %s", topic);
+    if (!cs->rkt || !cs->q || !(md = cancels_metadata(cs, deadline))) {
+        snprintf(errstr, errlen, "control topic %s not available (no metadata or no leader)",
+                 topic);
     } else {
         n = md->topics[0].partition_cnt;
         for (; cs->started < n; cs->started++)
@@ -109,7 +130,7 @@ cancels *cancels_new(const struct cli_common *c, int timeout_ms, char *errstr, s
         rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */
         goto fail;
     }
-    parts = cancels_start(cs, c->control_topic, errstr, errlen); /* rd_kafka_new owns conf */
+    parts = cancels_start(cs, c->control_topic, deadline + 20.0, errstr, errlen); /* rd_kafka_new owns conf */
     if (parts < 0)
         goto fail;
     while (eofs < parts && isotime_mono() < deadline) { /* read what is there before any job */

@@ -118,20 +118,6 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: expected a number in %d..%d, got '%s'\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static const char *env_or(const char *name, const char *dflt)
 {
     const char *v = getenv(name);
@@ -142,7 +128,7 @@ static const char *env_or(const char *name, const char *dflt)
 static int env_int(const char *name, int lo, int hi, int *out)
 {
     const char *v = getenv(name);
-    return v && v[0] ? parse_int(name, v, lo, hi, out) : 0;
+    return v && v[0] ? cli_parse_int(name, v, lo, hi, out) : 0;
 }
 
 /* Returns 0 to run, 1 to exit 0, -1 on a usage error. */
@@ -189,15 +175,15 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         case OPT_URL: o->url = optarg; break;
         case OPT_TOKEN_FILE: o->token_file = optarg; break;
         case OPT_INSTANCE: o->instance_id = optarg; break;
-        case OPT_PAGE_SIZE: bad |= parse_int("--page-size", optarg, 1, GH_PAGE_MAX, &o->page_size); break;
-        case OPT_CHUNK_PAUSE: bad |= parse_int("--chunk-pause-ms", optarg, 0, 3600000, &o->chunk_pause_ms); break;
-        case OPT_RETRIES: bad |= parse_int("--retries", optarg, 0, 100, &o->retries); break;
-        case OPT_RETRY_BASE: bad |= parse_int("--retry-base-ms", optarg, 1, 3600000, &o->retry_base_ms); break;
-        case OPT_HTTP_TIMEOUT: bad |= parse_int("--http-timeout-ms", optarg, 100, 3600000, &o->http_timeout_ms); break;
-        case OPT_CONNECT_TIMEOUT: bad |= parse_int("--connect-timeout-ms", optarg, 100, 600000, &o->connect_timeout_ms); break;
-        case OPT_RESERVE: bad |= parse_int("--rate-limit-reserve", optarg, 0, 1000000, &o->rate_limit_reserve); break;
-        case 'j': bad |= parse_int("--jobs", optarg, 1, MAX_JOBS, &o->jobs); break;
-        case OPT_SECONDARY_WAIT: bad |= parse_int("--secondary-wait-ms", optarg, 0, 3600000, &o->secondary_wait_ms); break;
+        case OPT_PAGE_SIZE: bad |= cli_parse_int("--page-size", optarg, 1, GH_PAGE_MAX, &o->page_size); break;
+        case OPT_CHUNK_PAUSE: bad |= cli_parse_int("--chunk-pause-ms", optarg, 0, 3600000, &o->chunk_pause_ms); break;
+        case OPT_RETRIES: bad |= cli_parse_int("--retries", optarg, 0, 100, &o->retries); break;
+        case OPT_RETRY_BASE: bad |= cli_parse_int("--retry-base-ms", optarg, 1, 3600000, &o->retry_base_ms); break;
+        case OPT_HTTP_TIMEOUT: bad |= cli_parse_int("--http-timeout-ms", optarg, 100, 3600000, &o->http_timeout_ms); break;
+        case OPT_CONNECT_TIMEOUT: bad |= cli_parse_int("--connect-timeout-ms", optarg, 100, 600000, &o->connect_timeout_ms); break;
+        case OPT_RESERVE: bad |= cli_parse_int("--rate-limit-reserve", optarg, 0, 1000000, &o->rate_limit_reserve); break;
+        case 'j': bad |= cli_parse_int("--jobs", optarg, 1, MAX_JOBS, &o->jobs); break;
+        case OPT_SECONDARY_WAIT: bad |= cli_parse_int("--secondary-wait-ms", optarg, 0, 3600000, &o->secondary_wait_ms); break;
         case OPT_PRINT_QUERY: fputs(gh_query_document(), stdout); return 1;
         default: return -1;
         }

@@ -63,20 +63,6 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
-static int parse_range(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: expected a number in %d..%d, got '%s'\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct delivery *d = m->_private; /* borrowed: per-message opaque */
@@ -142,10 +128,10 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
         if (c == 'f' && nfiles < 64)
             files[nfiles++] = optarg;
         else if (c == OPT_MAX_PRS) {
-            if (parse_range("--max-prs", optarg, 1, 1000, &o->max_prs))
+            if (cli_parse_int("--max-prs", optarg, 1, 1000, &o->max_prs))
                 return -1;
         } else if (c == OPT_SINCE_DAYS) {
-            if (parse_range("--since-days", optarg, 1, 365, &o->since_days))
+            if (cli_parse_int("--since-days", optarg, 1, 365, &o->since_days))
                 return -1;
         } else if (c == OPT_JSON)
             o->json = 1;

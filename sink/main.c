@@ -54,20 +54,6 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: expected a number in %d..%d, got '%s'\n", flag, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_config *cfg)
 {
     static const struct option longopts[] = {CLI_LONGOPTS,
@@ -90,9 +76,9 @@ static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_c
         if (opt == 'G')
             cfg->group = optarg;
         else if (opt == OPT_BATCH_SIZE)
-            bad |= parse_int("--batch-size", optarg, 1, 1000000, &cfg->batch_size);
+            bad |= cli_parse_int("--batch-size", optarg, 1, 1000000, &cfg->batch_size);
         else if (opt == OPT_BATCH_MS)
-            bad |= parse_int("--batch-ms", optarg, 0, 60000, &cfg->batch_ms);
+            bad |= cli_parse_int("--batch-ms", optarg, 0, 60000, &cfg->batch_ms);
         else
             return -1;
     }
