@@ -97,8 +97,9 @@ def test_tail_json_every_event_in_order(pipeline, kafka):
     assert by_repo(every_events) == by_repo(topic)
     assert any(e["name"] == "backfill/pull_requests" for e in every_events)
 
-    # The last event per repository is terminal, as in Postgres.
-    states = pipeline.states()
+    # The last event per repository is terminal, as in Postgres (once the
+    # sink has committed its last batch).
+    states = pipeline.wait_terminal(repos, timeout=60)
     for repo in repos:
         last = [e for e in progress if e["data"]["repository"] == repo.lower()][-1]["data"]
         assert last["status"] == states[repo.lower()]["status"]
@@ -193,7 +194,8 @@ def test_tail_live_table_in_tmux(pipeline, workdir):
     assert len(footer) == 1, final
     assert (f"{len(repos)} repositories: {len(repos) - 1} completed, 1 failed, 0 running, "
             "0 rate limited, 0 waiting") in footer[0]
-    states = pipeline.states()
+    # the tail reads Kafka; the sink may still be committing the last batch
+    states = pipeline.wait_terminal(repos, timeout=60)
     total_prs = 0
     for repo in repos:
         row = [l for l in rows if l.startswith(repo + " ")]
