@@ -2,6 +2,7 @@
  * no output buffer to count repairs and the output length, then (only if
  * there is something to repair) with an exactly sized buffer. */
 #include "json_clean.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -10,33 +11,6 @@
 
 #define REPLACEMENT_ESC "\\ufffd"   /* same length as the escape it replaces */
 #define REPLACEMENT_UTF8 "\xEF\xBF\xBD"
-
-/* Length (1..4) of the valid UTF-8 sequence at p (n bytes left), or 0.
- * Rejects overlong forms, encoded surrogates and code points above
- * U+10FFFF (RFC 3629). */
-static size_t jc_utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-        return 0;
-    if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-        return 0;
-    return 4;
-}
 
 static int jc_hex(unsigned char c)
 {
@@ -107,7 +81,7 @@ static size_t jc_pass(const unsigned char *p, size_t len, char *out, size_t *out
         } else if (p[i] < 0x80) {
             jc_put(out, &o, p + i, 1);
             i++;
-        } else if ((k = jc_utf8_seq(p + i, len - i)) != 0) {
+        } else if ((k = utf8_seq_len(p + i, len - i)) != 0) {
             jc_put(out, &o, p + i, k);
             i += k;
         } else {

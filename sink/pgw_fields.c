@@ -2,6 +2,7 @@
  * type rejects the event, a NUL byte or a broken UTF-8 sequence in free
  * text is repaired, because Postgres text can hold neither. */
 #include "pgw_fields.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,33 +239,6 @@ int pgwf_get_array(json_t *obj, const char *ctx, const char *key, int flags, jso
     return 1;
 }
 
-/* Length (1..4) of the valid UTF-8 sequence starting at p (n bytes left),
- * or 0 if p[0] does not start one. Rejects overlong forms, surrogates and
- * code points above U+10FFFF (RFC 3629). NUL counts as valid here. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-        return 0;
-    if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-        return 0;
-    return 4;
-}
-
 int pgwf_is_clean(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -277,7 +251,7 @@ int pgwf_is_clean(const char *s, size_t len)
             i++;
             continue;
         }
-        if (!(k = utf8_seq(p + i, len - i)))
+        if (!(k = utf8_seq_len(p + i, len - i)))
             return 0;
         i += k;
     }
@@ -298,7 +272,7 @@ char *pgwf_clean(const char *s, size_t len, size_t *outlen)
     while (i < len) {
         if (p[i] == 0) {
             i++;
-        } else if ((k = utf8_seq(p + i, len - i)) != 0) {
+        } else if ((k = utf8_seq_len(p + i, len - i)) != 0) {
             memcpy(out + o, p + i, k);
             o += k;
             i += k;
@@ -382,7 +356,7 @@ void pgwf_buf_text(struct pgwf_buf *b, const char *s, size_t len)
     while (i < len && !b->failed) {
         /* copy the longest run that needs no escaping in one go */
         for (run = i; run < len; run += k) {
-            k = p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' ? utf8_seq(p + run, len - run)
+            k = p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' ? utf8_seq_len(p + run, len - run)
                                                                    : 0;
             if (!k)
                 break;
