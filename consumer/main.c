@@ -23,6 +23,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "outbox.h"
+#include "pauses.h"
 
 enum {
     OPT_GROUP = CLI_OPT_FIRST_FREE,
@@ -59,6 +60,7 @@ struct consumer_state {
     job_run *jobs[MAX_JOBS];      /* owned: the job in each slot, NULL when free */
     fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
     cancels *ctl;                 /* owned: cancellations from the control topic */
+    pauses *pauses;               /* owned: which partitions we paused */
 };
 
 #define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
@@ -238,10 +240,8 @@ static void update_pauses(struct consumer_state *cs, rd_kafka_topic_partition_li
         rd_kafka_topic_partition_list_add(busy ? pause : resume, a->elems[i].topic,
                                           a->elems[i].partition);
     }
-    if (pause && pause->cnt)
-        rd_kafka_pause_partitions(rk, pause);
-    if (resume && resume->cnt)
-        rd_kafka_resume_partitions(rk, resume);
+    if (pause && resume)
+        pauses_apply(cs->pauses, rk, pause, resume, a != parts);
     if (pause)
         rd_kafka_topic_partition_list_destroy(pause);
     if (resume)
@@ -527,6 +527,13 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
+    /* without this the first job's first publish waits for librdkafka's
+     * 1 s metadata scan to learn the progress topic's partitions */
+    kafka_warm_topic(outbox_handle(cs.ctx.ob), o.common.progress_topic, 5000);
+    if (!(cs.pauses = pauses_new())) {
+        log_error("out of memory");
+        goto done;
+    }
     cs.ctl = cancels_new(&o.common, 10000, err, sizeof err);
     if (!cs.ctl) {
         log_error("%s", err);
@@ -555,6 +562,7 @@ done:
     }
     outbox_free(cs.ctx.ob);
     cancels_free(cs.ctl);
+    pauses_free(cs.pauses);
     for (int i = 0; i < cs.njobs; i++)
         fetcher_free(cs.fetchers[i]);
     cli_common_free(&o.common);
