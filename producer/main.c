@@ -31,7 +31,7 @@ struct delivery {
     int done;              /* 1 delivered, -1 failed */
     int32_t partition;
     int64_t offset;
-    char error[256];
+    const char *error;     /* static text when done == -1 */
 };
 
 static void usage(FILE *f)
@@ -70,7 +70,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)opaque;
     if (m->err) {
         d->done = -1;
-        snprintf(d->error, sizeof d->error, "%s", rd_kafka_err2str(m->err));
+        d->error = rd_kafka_err2str(m->err);
     } else {
         d->done = 1;
         d->partition = m->partition;
@@ -193,7 +193,7 @@ static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const stru
         dl[i].job = job;
         if (!value) {
             dl[i].done = -1;
-            snprintf(dl[i].error, sizeof dl[i].error, "out of memory");
+            dl[i].error = "out of memory";
             continue;
         }
         do {
@@ -210,7 +210,7 @@ static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const stru
         if (err) {
             free(value); /* not enqueued: still ours */
             dl[i].done = -1;
-            snprintf(dl[i].error, sizeof dl[i].error, "%s", rd_kafka_err2str(err));
+            dl[i].error = rd_kafka_err2str(err);
         }
         rd_kafka_poll(rk, 0);
     }
