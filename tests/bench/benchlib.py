@@ -44,6 +44,17 @@ def services():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def proc_private_kib(pid):
+    """Memory only this process holds now (KiB): its private pages, i.e.
+    RSS without the shared library pages every consumer on a host shares."""
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
+
+
 def proc_usage(pid):
     """(peak RSS in KiB, CPU seconds) of a live process."""
     rss = 0

@@ -159,11 +159,11 @@ class Pipeline:
             return {}
         return {r[0]: {"status": r[1], "processed": r[2], "total": r[3], "error": r[4]} for r in rows}
 
-    def wait_terminal(self, repos, timeout=180):
+    def wait_terminal(self, repos, timeout=180, interval=0.2):
         def done():
             st = self.states()
             return all(st.get(r.lower(), {}).get("status") in ("completed", "failed") for r in repos) and st
-        return wait_for(done, timeout, f"{len(repos)} backfills to finish")
+        return wait_for(done, timeout, f"{len(repos)} backfills to finish", interval=interval)
 
     def consume(self, topic, timeout=30):
         """Every message on a topic (kcat -J envelopes), in order per partition."""
