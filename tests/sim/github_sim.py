@@ -29,12 +29,28 @@ Admin endpoints (no auth), all JSON:
 --nul-text puts a \u0000 into every tenth title and body; --surrogate-text
 puts a lone surrogate escape (\ud800, \udc00: not valid Unicode, refused by
 strict JSON parsers such as jansson) into another tenth.
+
+Latency and CPU: --latency-ms is the time from a request's arrival (the
+accept of its connection for a connection's first request, else the reading
+of its request line) to its answer, as with GitHub, where the answer's own
+work is part of the latency: the request is parsed, validated, executed and
+encoded first, then only the rest of the latency is slept, so a request takes
+max(latency, compute) rather than latency + compute, and concurrent requests
+overlap their compute with each other's latency (one Python process shares
+one CPU; the GIL is handed over every 1 ms so new requests start promptly). The rest happens after the wait, as before: faults are taken, the
+rate-limit point is charged and the rateLimit fields are filled in (they are
+left out of the encoded answer and put in per request). A "slow" fault still
+adds its retryAfter seconds on top of the latency.
+The encoded answer of a valid request is cached (see Sim.prepare): it depends
+only on the request and the text options, so a repeated page (a retry, a
+re-run) costs about a millisecond; a fault still applies to a cached page.
 """
 
 import argparse
 import base64
 import binascii
-import datetime as _dt
+import collections
+import functools
 import hashlib
 import json
 import math
@@ -74,26 +90,44 @@ SECONDARY_BODY = {
 }
 
 MAX_PAGE = 100
+CACHE_BYTES = 64 << 20  # prepared answers kept (Sim.prepare)
 ID_BASE = 2_000_000_000_000_000_000  # > 2**53, and ID_BASE + 10**18 < 2**63
 
 
 def iso(epoch):
-    return _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
+
+
+# A lone surrogate, as "surrogatepass" encodes it (ED A0..BF 80..BF: never
+# part of valid UTF-8, so it cannot match inside another character).
+_SURROGATE_UTF8_RE = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+
+
+def _surrogate_escape(m):
+    return b"\\u%04x" % ord(m.group().decode("utf-8", "surrogatepass"))
 
 
 def github_json(obj):
     """Serialise like GitHub (Rails): UTF-8, compact, with <, >, &, U+2028 and
-    U+2029 escaped as \\uXXXX (these only occur inside strings)."""
-    s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    U+2029 escaped as \\uXXXX (these only occur inside strings).
+
+    The escapes are applied to the UTF-8 bytes (the same result as replacing
+    in the str and encoding, several times faster on pages with emoji, whose
+    str takes 4 bytes a character)."""
+    b = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    b = (b.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+         .replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029"))
     # a lone surrogate (--surrogate-text) cannot be UTF-8: send it as an escape
-    s = re.sub("[\ud800-\udfff]", lambda m: "\\u%04x" % ord(m.group()), s)
-    return s.encode("utf-8")
+    if b"\xed" in b:
+        b = _SURROGATE_UTF8_RE.sub(_surrogate_escape, b)
+    return b
+
+
+_sha256 = hashlib.sha256
 
 
 def _h(*parts):
-    return int.from_bytes(hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()[:8], "big")
+    return int.from_bytes(_sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 # --------------------------------------------------------------------------
@@ -118,6 +152,20 @@ THINGS = ["memory leak", "race condition", "off-by-one", "null deref", "flaky te
           "slot fallback", "event delegation", "source maps", "keyed each"]
 PKGS = ["vite", "typescript", "rollup", "esbuild", "eslint", "prettier", "vitest", "acorn"]
 BRANCH_WORDS = ["fix", "feat", "chore", "refactor", "perf", "docs"]
+TITLES = [  # (area, thing, number) -> a human PR title
+    lambda area, thing, n: "Fix %s in %s" % (thing, area),
+    lambda area, thing, n: "🚀 Improve %s performance" % area,
+    lambda area, thing, n: "修复 %s 中的内存泄漏 (#%d)" % (area, n),
+    lambda area, thing, n: "Cafe\u0301: handle combining accents in %s" % area,
+    lambda area, thing, n: "feat(%s): support <svelte:%s> & \"quoted\" attributes" % (area, thing.replace(" ", "-")),
+    lambda area, thing, n: "Handle back\\slash paths in %s" % area,
+    lambda area, thing, n: "إصلاح %s — RTL text" % area,
+    lambda area, thing, n: "Family 👩\u200d👩\u200d👧 & flag 🇯🇵 emoji in %s" % area,
+    lambda area, thing, n: "Support 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math letters in %s" % area,
+    lambda area, thing, n: "Line\u2028separator in %s title" % area,
+    lambda area, thing, n: "refactor(%s): tidy %s" % (area, thing),
+    lambda area, thing, n: "docs: explain %s" % thing,
+]
 
 
 class Repo:
@@ -193,7 +241,10 @@ class Repo:
     def pr(self, n, nul_text=False, surrogate_text=False):
         """The full PullRequest object for number n (all fields)."""
         key = self.key
-        h = lambda *salt: _h(key, n, *salt)  # noqa: E731
+        prefix = "%s\x1f%s\x1f" % (key, n)
+
+        def h(salt):  # == _h(key, n, salt), without re-joining the parts
+            return int.from_bytes(_sha256((prefix + salt).encode()).digest()[:8], "big")
         created = self.created_at(n)
         in_window = n > self.older
         st = h("state") % 100
@@ -226,21 +277,7 @@ class Repo:
             title = "chore(deps): bump %s from %d.%d.0 to %d.%d.1" % (pkg, a, b, a, b)
             head = "%s/npm_and_yarn/%s-%d.%d.1" % (author["login"], pkg, a, b)
         else:
-            templates = [
-                "Fix %s in %s" % (thing, area),
-                "🚀 Improve %s performance" % area,
-                "修复 %s 中的内存泄漏 (#%d)" % (area, n),
-                "Cafe\u0301: handle combining accents in %s" % area,
-                "feat(%s): support <svelte:%s> & \"quoted\" attributes" % (area, thing.replace(" ", "-")),
-                "Handle back\\slash paths in %s" % area,
-                "إصلاح %s — RTL text" % area,
-                "Family 👩\u200d👩\u200d👧 & flag 🇯🇵 emoji in %s" % area,
-                "Support 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math letters in %s" % area,
-                "Line\u2028separator in %s title" % area,
-                "refactor(%s): tidy %s" % (area, thing),
-                "docs: explain %s" % thing,
-            ]
-            title = templates[h("title") % len(templates)]
+            title = TITLES[h("title") % len(TITLES)](area, thing, n)
             word = BRANCH_WORDS[h("bw") % len(BRANCH_WORDS)]
             head = ("%s/ünïcödé-%d" % (word, n)) if h("ub") % 10 == 0 else ("%s/%s-%d" % (word, area.lower(), n))
         base = ["main", "main", "main", "main", "master", "next", "v4"][h("base") % 7]
@@ -294,7 +331,12 @@ class Repo:
 
 
 def big_body(key, n):
-    """~100 KB of markdown with multi-byte characters."""
+    """~100 KB of markdown with multi-byte characters (the same for every n)."""
+    return _big_body(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _big_body(key):
     line = "Line %%05d of a very long description — ünïcödé ✓ 漢字 🎉 <b>&amp;</b> \"q\" \\ %s\r\n" % key
     parts = [line % i for i in range(900)]
     s = "".join(parts)
@@ -1012,10 +1054,21 @@ class _Null(Exception):
     pass
 
 
+# rateLimit fields deferred by Executor(defer_ratelimit=True) are stood in
+# for by "<this>:<i>" strings until Prepared.finish puts in the real values
+# (nothing else in an answer can contain this random string).
+_DEFER_TOKEN = "ghsim:deferred-rateLimit:%s" % binascii.hexlify(os.urandom(16)).decode()
+# fields whose resolver is not a plain lookup in the value (see resolve)
+_SPECIAL_SCALARS = {("PullRequest", "databaseId")}
+
+
 class Executor:
-    def __init__(self, sim, req, ratelimit):
+    def __init__(self, sim, req, ratelimit, defer_ratelimit=False):
         self.sim, self.req, self.rl = sim, req, ratelimit
         self.errors = []
+        self.defer = defer_ratelimit
+        self.deferred = []  # (token, ftype, sub, path) of each deferred rateLimit field
+        self._plans = {}
 
     def run(self):
         try:
@@ -1024,19 +1077,46 @@ class Executor:
             data = None
         return data, self.errors
 
-    def object(self, typ, value, selections, path):
-        runtime = value.get("__typename", typ) if typ in INTERFACES else typ
-        fields = self.req.collect(runtime, selections, {})
-        out = {}
-        for key, nodes in fields.items():
+    def plan(self, runtime, selections):
+        """The collected fields of selections on runtime, once per request:
+        [(key, field or None for __typename, type, sub-selections, plain)];
+        plain: a scalar read straight from the value (no arguments, no errors)."""
+        k = (runtime, id(selections))
+        hit = self._plans.get(k)
+        if hit is not None and hit[0] is selections:
+            return hit[1]
+        p = []
+        for key, nodes in self.req.collect(runtime, selections, {}).items():
             f = nodes[0]
             if f.name == "__typename":
-                out[key] = runtime
+                p.append((key, None, None, None, False))
                 continue
             ftype = SCHEMA[runtime][f.name][0]
             sub = [s for n in nodes for s in (n.selections or [])]
-            raw = self.resolve(runtime, value, f, path + [key])
-            out[key] = self.complete(ftype, raw, sub, path + [key])
+            plain = (not ftype.startswith("[") and ftype.rstrip("!") not in SCHEMA
+                     and (runtime, f.name) not in _SPECIAL_SCALARS)
+            p.append((key, f, ftype, sub, plain))
+        self._plans[k] = (selections, p)  # keeps selections alive: its id stays unique
+        return p
+
+    def object(self, typ, value, selections, path):
+        runtime = value.get("__typename", typ) if typ in INTERFACES else typ
+        out = {}
+        for key, f, ftype, sub, plain in self.plan(runtime, selections):
+            if f is None:
+                out[key] = runtime
+            elif plain:  # == complete(ftype, resolve(...)) for these fields
+                v = value.get(f.name)
+                if v is None and ftype[-1] == "!":
+                    raise _Null()
+                out[key] = v
+            elif self.defer and runtime == "Query" and f.name == "rateLimit":
+                token = "%s:%d" % (_DEFER_TOKEN, len(self.deferred))
+                self.deferred.append((token, ftype, sub, path + [key]))
+                out[key] = token
+            else:
+                raw = self.resolve(runtime, value, f, path + [key])
+                out[key] = self.complete(ftype, raw, sub, path + [key])
         return out
 
     def complete(self, ftype, raw, sub, path):
@@ -1107,6 +1187,30 @@ class Executor:
         }
 
 
+def error_note(errs):
+    """The error type logged for an answer's errors."""
+    e = errs[0] if errs else {}
+    return e.get("type") or (e.get("extensions") or {}).get("code") or "ERROR"
+
+
+class Prepared:
+    """A valid request executed and encoded ahead of its rate-limit
+    accounting: the body with a stand-in for each rateLimit field."""
+    __slots__ = ("source", "req", "body", "deferred", "err", "flags")
+
+    def __init__(self, source, req, body, deferred, err, flags):
+        self.source = source  # (query, variables, operationName)
+        self.req, self.body, self.deferred, self.err, self.flags = req, body, deferred, err, flags
+
+    def finish(self, sim, ratelimit):
+        """-> the answer's bytes with this request's rateLimit values."""
+        body = self.body
+        for token, ftype, sub, path in self.deferred:
+            value = Executor(sim, self.req, ratelimit).complete(ftype, ratelimit, sub, path)
+            body = body.replace(token, github_json(value), 1)
+        return body
+
+
 # --------------------------------------------------------------------------
 # Simulator state
 # --------------------------------------------------------------------------
@@ -1136,7 +1240,51 @@ class Sim:
             if name.count("/") != 1:
                 raise SystemExit("--repo wants owner/name=IN:OLDER, got %r" % spec)
             self.repos[name.lower()] = Repo(name, int(k), int(m), self.start)
+        # answers of valid requests, executed and encoded (see prepare)
+        self.cache_lock = threading.Lock()
+        self.cache = collections.OrderedDict()
+        self.cache_bytes = 0
+        self.cache_hits = 0
         self.reset_stats()
+
+    def prepare(self, query, variables, operation_name):
+        """Parse, validate, execute and encode a request: -> (Request, Prepared),
+        or (Request, None) if it has validation errors; raises GQLError.
+
+        The answer to a valid request depends on nothing but the request and
+        the text options (the data is deterministic and a repository, once
+        known, stays), so it is cached (least recently used first out, up to
+        CACHE_BYTES of bodies); rateLimit is left out and filled in for each
+        request by Prepared.finish."""
+        flags = (self.nul_text, self.surrogate_text)
+        key = json.dumps([query, variables, operation_name, flags])
+        with self.cache_lock:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.cache.move_to_end(key)
+                self.cache_hits += 1
+                return hit.req, hit
+        req = Request(query, variables, operation_name)
+        if req.errors:
+            return req, None
+        ex = Executor(self, req, None, defer_ratelimit=True)
+        data, errors = ex.run()
+        out = {"data": data}
+        if errors:
+            out["errors"] = errors
+        prepared = Prepared((query, variables, operation_name), req, github_json(out),
+                            [(github_json(t), ft, sub, path) for t, ft, sub, path in ex.deferred],
+                            error_note(errors) if errors else None, flags)
+        with self.cache_lock:
+            old = self.cache.pop(key, None)
+            if old is not None:
+                self.cache_bytes -= len(old.body)
+            self.cache[key] = prepared
+            self.cache_bytes += len(prepared.body)
+            while self.cache_bytes > CACHE_BYTES and len(self.cache) > 1:
+                _, gone = self.cache.popitem(last=False)
+                self.cache_bytes -= len(gone.body)
+        return req, prepared
 
     def reset_stats(self):
         self.stats_requests = 0
@@ -1229,6 +1377,17 @@ def make_handler(sim):
 
         def log_message(self, fmt, *args):  # silence default logging; we log ourselves
             pass
+
+        def setup(self):
+            super().setup()
+            self._t_accept = self.server.accepted.pop(self.request, None)
+
+        def parse_request(self):
+            # when the request arrived: its connection's accept for the first
+            # request on a connection, else now (its request line was just read)
+            self._t_arrival = self._t_accept if self._t_accept is not None else time.monotonic()
+            self._t_accept = None
+            return super().parse_request()
 
         def _log(self, status, extra=""):
             dt = (time.time() - self._t_start) * 1000
@@ -1401,8 +1560,16 @@ def make_handler(sim):
                 latency = sim.latency_ms
                 sim.req_counter += 1
                 rid = sim.req_counter
-            if latency > 0:
-                time.sleep(latency / 1000.0)
+            # The latency runs from the request's arrival; the request's CPU
+            # work (parsing, executing, encoding) is done inside it, and only
+            # the rest of it is slept before the faults and the rate-limit
+            # accounting.
+            deadline = self._t_arrival + latency / 1000.0
+
+            def wait_latency():
+                rest = deadline - time.monotonic()
+                if rest > 0:
+                    time.sleep(rest)
 
             def finish(status, body, headers=None, ctype="application/json; charset=utf-8", cost=0):
                 entry["status"], entry["cost"] = status, cost
@@ -1425,6 +1592,7 @@ def make_handler(sim):
             parts = auth.split(None, 1)
             token = parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else ""
             if not token or (sim.token is not None and token != sim.token):
+                wait_latency()
                 entry["error"] = "BAD_CREDENTIALS"
                 return finish(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"})
 
@@ -1434,6 +1602,7 @@ def make_handler(sim):
                 if not isinstance(payload, dict):
                     raise ValueError
             except (ValueError, UnicodeDecodeError):
+                wait_latency()
                 entry["error"] = "BAD_JSON"
                 return finish(400, {"message": "Problems parsing JSON",
                                     "documentation_url": "https://docs.github.com/graphql"})
@@ -1443,11 +1612,12 @@ def make_handler(sim):
                     variables = json.loads(variables) if variables.strip() else None
                 except ValueError:
                     variables = "bad"
-            req, perr = None, None
+            req, perr, prepared = None, None, None
             try:
-                req = Request(payload.get("query"), variables, payload.get("operationName"))
+                req, prepared = sim.prepare(payload.get("query"), variables, payload.get("operationName"))
             except GQLError as e:
                 perr = e.err
+            wait_latency()
             if req is not None:
                 if req.repo_arg and all(isinstance(x, str) for x in req.repo_arg):
                     entry["repo"] = ("%s/%s" % req.repo_arg).lower()
@@ -1481,24 +1651,20 @@ def make_handler(sim):
                     time.sleep(float(ra or 0))
                 # "malformed" and "slow" fall through to a normal answer
 
-            status, body, headers, cost, err = self.answer(req, perr)
+            status, body, headers, cost, err = self.answer(req, perr, prepared)
             entry["error"] = err
             if fault and fault["kind"] == "malformed":
                 body = body[: max(1, len(body) // 2)]
             return finish(status, body, headers, cost=cost)
 
-        def answer(self, req, perr):
+        def answer(self, req, perr, prepared):
             """-> (status, body bytes, headers, cost, error type or None)"""
-            def note(errs):
-                e = errs[0] if errs else {}
-                return e.get("type") or (e.get("extensions") or {}).get("code") or "ERROR"
-
             with sim.lock:
                 sim._roll()
                 headers = sim.rl_headers()
             if perr is not None or req.errors:
                 errs = [perr] if perr is not None else req.errors
-                return 200, github_json({"errors": errs}), headers, 0, note(errs)
+                return 200, github_json({"errors": errs}), headers, 0, error_note(errs)
             cost = 1  # one connection of <= 100 nodes: GitHub's minimum cost
             with sim.lock:
                 sim._roll()
@@ -1516,13 +1682,29 @@ def make_handler(sim):
                       "resetAt": iso(sim._reset_epoch()), "nodeCount": req.first or 1}
             if limited:
                 return 200, github_json({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}), headers, 0, "RATE_LIMITED"
-            data, errors = Executor(sim, req, rl).run()
-            out = {"data": data}
-            if errors:
-                out["errors"] = errors
-            return 200, github_json(out), headers, cost, note(errors) if errors else None
+            if prepared.flags != (sim.nul_text, sim.surrogate_text):  # changed meanwhile
+                _, prepared = sim.prepare(*prepared.source)
+            return 200, prepared.finish(sim, rl), headers, cost, prepared.err
 
     return Handler
+
+
+class Server(ThreadingHTTPServer):
+    """Notes when each connection was accepted (the handler's thread may
+    start later, when the computing threads let it have the GIL)."""
+
+    def __init__(self, *args, **kw):
+        self.accepted = {}  # socket -> time.monotonic() of its accept
+        super().__init__(*args, **kw)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        self.accepted[sock] = time.monotonic()
+        return sock, addr
+
+    def shutdown_request(self, request):
+        self.accepted.pop(request, None)
+        super().shutdown_request(request)
 
 
 def main(argv=None):
@@ -1540,9 +1722,12 @@ def main(argv=None):
     opts = ap.parse_args(argv)
 
     sim = Sim(opts)
+    # Hand the GIL over every 1 ms (not 5): a request that arrives while
+    # others are being computed is accepted and started sooner.
+    sys.setswitchinterval(0.001)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 128
-    srv = ThreadingHTTPServer((opts.host, opts.port), make_handler(sim))
+    srv = Server((opts.host, opts.port), make_handler(sim))
     port = srv.server_address[1]
     if opts.port_file:
         tmp = "%s.tmp.%d" % (opts.port_file, os.getpid())

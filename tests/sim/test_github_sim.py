@@ -474,6 +474,75 @@ def test_latency_overlaps():
         s.close()
 
 
+def test_repeated_page_is_identical_and_charged_each_time(sim):
+    """The answer of a valid request is cached (Sim.prepare): a repeat gives
+    the same bytes, except rateLimit, which is computed for each request."""
+    sim.admin("DELETE", "/_sim/faults")
+    st1, h1, b1 = sim.gql("sim-250-0", "cache-a", raw=True)
+    st2, h2, b2 = sim.gql("sim-250-0", "cache-a", raw=True)
+    assert st1 == st2 == 200
+    d1, d2 = json.loads(b1), json.loads(b2)
+    assert "errors" not in d1 and len(d1["data"]["repository"]["pullRequests"]["nodes"]) == 100
+    assert b1.split(b'"repository":', 1)[1] == b2.split(b'"repository":', 1)[1]
+    rl1, rl2 = d1["data"]["rateLimit"], d2["data"]["rateLimit"]
+    assert rl1["cost"] == rl2["cost"] == 1 and rl2["remaining"] == rl1["remaining"] - 1
+    assert int(h2["x-ratelimit-remaining"]) == rl2["remaining"]
+    # the same page of the next cursor, twice
+    after = d1["data"]["repository"]["pullRequests"]["pageInfo"]["endCursor"]
+    b3 = sim.gql("sim-250-0", "cache-a", after=after, raw=True)[2]
+    b4 = sim.gql("sim-250-0", "cache-a", after=after, raw=True)[2]
+    assert b3.split(b'"repository":', 1)[1] == b4.split(b'"repository":', 1)[1]
+    assert json.loads(b3)["data"]["repository"]["pullRequests"]["nodes"][0]["number"] == 150
+
+
+def test_fault_applies_to_a_cached_page(sim):
+    sim.admin("DELETE", "/_sim/faults")
+    st, _, good = sim.gql("sim-120-0", "cache-f", raw=True)
+    assert st == 200
+    sim.admin("POST", "/_sim/faults", [{"repo": "sim-120-0/cache-f", "kind": "malformed"},
+                                       {"repo": "sim-120-0/cache-f", "kind": "502"},
+                                       {"repo": "sim-120-0/cache-f", "kind": "slow", "retryAfter": 0.3}])
+    st, _, raw = sim.gql("sim-120-0", "cache-f", raw=True)
+    assert st == 200 and len(raw) == len(good) // 2
+    with pytest.raises(ValueError):
+        json.loads(raw)
+    assert sim.gql("sim-120-0", "cache-f", raw=True)[0] == 502
+    t = time.time()
+    st, _, slow = sim.gql("sim-120-0", "cache-f", raw=True)
+    assert st == 200 and time.time() - t >= 0.3
+    assert slow.split(b'"repository":', 1)[1] == good.split(b'"repository":', 1)[1]
+    assert not sim.admin("GET", "/_sim/faults")
+
+
+def test_text_options_apply_to_cached_pages(sim):
+    q = ("query($o: String!, $n: String!) { repository(owner: $o, name: $n) { pullRequests(first: 100, "
+         "orderBy: {field: CREATED_AT, direction: DESC}) { nodes { title } } } }")
+    v = {"o": "sim-100-0", "n": "cache-t"}
+    plain = sim.gql(query=q, variables=v, raw=True)[2]
+    assert b"\\u0000" not in plain
+    sim.admin("POST", "/_sim/config", {"nulText": True})
+    try:
+        nul = sim.gql(query=q, variables=v, raw=True)[2]
+    finally:
+        sim.admin("POST", "/_sim/config", {"nulText": False})
+    assert b"\\u0000" in nul
+    assert sim.gql(query=q, variables=v, raw=True)[2] == plain
+
+
+def test_latency_includes_compute():
+    """--latency-ms is the whole answer time: compute first, then sleep the rest."""
+    s = Sim("--latency-ms", "300")
+    try:
+        for name in ("lat-a", "lat-a", "lat-b"):  # a new page, the same (cached), another new one
+            t = time.time()
+            st, _, d = s.gql("sim-250-0", name)
+            el = time.time() - t
+            assert st == 200 and len(d["data"]["repository"]["pullRequests"]["nodes"]) == 100
+            assert 0.3 <= el < 1.0, el
+    finally:
+        s.close()
+
+
 @pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(os.path.join(GRAPHQL_DIR, "node_modules")),
                     reason="node or tests/graphql/node_modules missing (run npm ci in tests/graphql)")
 def test_query_document_validates_against_github_schema():
