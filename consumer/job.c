@@ -13,7 +13,7 @@
 #include "job_internal.h"
 #include "log.h"
 
-#define JOB_ACK_SLICE_MS 100       /* one step waits this long for acknowledgements */
+#define JOB_ACK_POLL_S 0.002       /* between looks at the acknowledgements */
 #define JOB_COMMIT_RETRY_S 0.2     /* between attempts of a failed commit */
 #define JOB_COMMIT_GIVE_UP_S 60.0  /* then go on without it: a later commit covers it */
 #define JOB_COMMITTED_TIMEOUT_MS 5000
@@ -118,15 +118,16 @@ static void job_poison_again(struct worker_ctx *ctx, const rd_kafka_message_t *m
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static job_run *job_run_poison(struct worker_ctx *ctx, rd_kafka_message_t *msg, const char *why)
+static job_run *job_run_poison(struct worker_ctx *ctx, struct outbox_tally *tally,
+                               rd_kafka_message_t *msg, const char *why)
 {
     struct dlq_info info = {why, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
     rd_kafka_resp_err_t err;
     log_warn("poison message at %s[%d]@%lld: %s; sending it to %s", info.src_topic,
              (int)msg->partition, (long long)msg->offset, why, ctx->dlq_topic);
-    int64_t mark = outbox_failures(ctx->ob);
-    if (outbox_send_dlq(ctx->ob, ctx->dlq_topic, msg, &info) != 0 ||
-        outbox_wait(ctx->ob, ctx->ack_timeout_ms, mark) != 0)
+    int64_t mark = tally->failed;
+    if (outbox_send_dlq(ctx->ob, tally, ctx->dlq_topic, msg, &info) != 0 ||
+        outbox_check(ctx->ob, tally, ctx->ack_timeout_ms, mark) != 0)
         job_poison_again(ctx, msg);
     else if ((err = job_commit(ctx, msg, msg->offset + 1, NULL)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_warn("dead-lettered %s[%d]@%lld but could not commit past it (%s); a later commit "
@@ -136,7 +137,8 @@ static job_run *job_run_poison(struct worker_ctx *ctx, rd_kafka_message_t *msg, 
     return NULL;
 }
 
-job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch)
+job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
+                       struct outbox_tally *tally)
 {
     char err[256];
     job_run *jr = calloc(1, sizeof *jr);
@@ -147,11 +149,12 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
     }
     jr->ctx = ctx;
     jr->fetch = fetch;
-    jr->fail_mark = outbox_failures(ctx->ob);
+    jr->tally = tally;
+    jr->fail_mark = tally->failed;
     jr->msg = msg;
     if (job_decode(msg->payload, msg->len, &jr->job, err, sizeof err)) {
         free(jr);
-        return job_run_poison(ctx, msg, err);
+        return job_run_poison(ctx, tally, msg, err);
     }
     jr->page_max = ctx->page_size;
     jr->phase = JOB_LOAD;
@@ -252,7 +255,8 @@ int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq)
     s = events_progress(pi);
     if (!s)
         return -1;
-    rc = outbox_send(jr->ctx->ob, jr->ctx->progress_topic, jr->job.key, EVENT_PROGRESS, s);
+    rc = outbox_send(jr->ctx->ob, jr->tally, jr->ctx->progress_topic, jr->job.key, EVENT_PROGRESS,
+                     s);
     free(s);
     return rc;
 }
@@ -272,14 +276,15 @@ enum job_step job_published(job_run *jr, const struct checkpoint *next, int fina
     return JOB_STEP_AGAIN;
 }
 
-/* JOB_ACKS: one short slice of waiting for Kafka's acknowledgements. */
+/* JOB_ACKS: looks at Kafka's acknowledgements of this slot's messages
+ * without blocking; the loop polls Kafka in between. */
 static enum job_step job_acks(job_run *jr)
 {
-    int r = outbox_check(jr->ctx->ob, JOB_ACK_SLICE_MS, jr->fail_mark);
+    int r = outbox_check(jr->ctx->ob, jr->tally, 0, jr->fail_mark);
     double waited = isotime_mono() - jr->acks_since;
 
     if (r != 1) /* nothing in flight now: later failures are of later messages */
-        jr->fail_mark = outbox_failures(jr->ctx->ob);
+        jr->fail_mark = jr->tally->failed;
     if (r < 0) {
         log_warn("%s: Kafka refused events of chunk %d; publishing them again", jr->job.key,
                  jr->pending.chunk);
@@ -293,8 +298,7 @@ static enum job_step job_acks(job_run *jr)
                      "(librdkafka retries them until message.timeout.ms)", jr->job.key, waited);
             jr->acks_slow_logged = 1;
         }
-        jr->not_before = 0;
-        return JOB_STEP_WAIT;
+        return job_wait(jr, JOB_ACK_POLL_S);
     }
     if (jr->acks_slow_logged)
         log_info("%s: events acknowledged after %.1f s", jr->job.key, waited);
@@ -401,7 +405,7 @@ enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
         struct dlq_info info = {jr->fail_reason, job_run_topic(jr), jr->msg->partition,
                                 jr->msg->offset,
                                 checkpoint_encode(&jr->cp, meta, sizeof meta) > 0 ? meta : NULL};
-        if (outbox_send_dlq(jr->ctx->ob, jr->ctx->dlq_topic, jr->msg, &info) != 0) {
+        if (outbox_send_dlq(jr->ctx->ob, jr->tally, jr->ctx->dlq_topic, jr->msg, &info) != 0) {
             jr->seq = next.seq;
             return job_wait(jr, 1.0);
         }

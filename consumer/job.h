@@ -52,8 +52,10 @@ enum job_step { JOB_STEP_AGAIN, JOB_STEP_WAIT, JOB_STEP_DONE };
 /* Takes ownership of msg (a job message). If the message is not a valid
  * job it is sent to the DLQ with the reason, its offset + 1 is committed,
  * msg is destroyed and NULL is returned; NULL is also returned (and msg
- * destroyed, nothing committed) if even that fails. */
-job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch);
+ * destroyed, nothing committed) if even that fails. fetch and tally are
+ * the slot's (borrowed): its request thread and its Kafka deliveries. */
+job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
+                       struct outbox_tally *tally);
 
 /* Does the next step. JOB_STEP_WAIT: call again at job_run_not_before();
  * JOB_STEP_DONE: final event published and offset + 1 committed (or the

@@ -96,7 +96,7 @@ static enum job_step job_publish_chunk(job_run *jr, const struct pager *before, 
         bad = events_pull_requests(&jr->job, jr->repository_id, next.chunk, records, &next.seq,
                                    &parts, &nparts);
         for (size_t i = 0; !bad && i < nparts; i++)
-            bad = outbox_send(jr->ctx->ob, jr->ctx->progress_topic, jr->job.key,
+            bad = outbox_send(jr->ctx->ob, jr->tally, jr->ctx->progress_topic, jr->job.key,
                               EVENT_PULL_REQUESTS, parts[i]);
         events_free_parts(parts, nparts);
         job_progress_info(jr, &next, &pi, "processing");

@@ -24,7 +24,8 @@ struct job_run {
     struct worker_ctx *ctx;    /* borrowed */
     fetcher *fetch;            /* borrowed: the slot's GitHub request thread */
     int in_flight;             /* a request of this job is with the fetcher */
-    int64_t fail_mark;         /* outbox_failures() when nothing of ours was in flight */
+    struct outbox_tally *tally; /* borrowed: the slot's deliveries */
+    int64_t fail_mark;         /* tally->failed when nothing of ours was in flight */
     rd_kafka_message_t *msg;   /* owned: the job message, kept for the DLQ */
     struct job job;
     struct pager pager;

@@ -60,6 +60,7 @@ struct consumer_state {
     int njobs;                    /* slots: jobs run at once (--jobs) */
     job_run *jobs[MAX_JOBS];      /* owned: the job in each slot, NULL when free */
     fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
+    struct outbox_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
     cancels *ctl;                 /* owned: cancellations from the control topic */
     pauses *pauses;               /* owned: which partitions we paused */
 };
@@ -399,7 +400,8 @@ static void handle_message(struct consumer_state *cs, rd_kafka_message_t *msg)
         give_back(rk, msg); /* fetched before the pause took effect */
         return;
     }
-    cs->jobs[slot] = job_run_start(&cs->ctx, msg, cs->fetchers[slot]); /* takes msg */
+    /* takes msg */
+    cs->jobs[slot] = job_run_start(&cs->ctx, msg, cs->fetchers[slot], &cs->tallies[slot]);
     if (cs->jobs[slot])
         update_pauses(cs, NULL);
 }

@@ -12,23 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isotime.h"
 #include "log.h"
 
 #define OUTBOX_MAX_MESSAGE "17825792"     /* 17 MiB: a full dead letter plus headers */
 #define OUTBOX_DLQ_MAX_BYTES (16u << 20)  /* larger originals are cut */
 #define OUTBOX_DLQ_CUT_BYTES (512u << 10) /* what is left of a cut one: fits any topic */
 
-/* msg_opaque of a dead letter carrying the whole original (may be cut
- * and re-sent if refused), and of one already cut. */
-static char outbox_dlq_whole, outbox_dlq_cut;
-
-struct outbox {
-    rd_kafka_t *rk;     /* owned */
-    int64_t failures;   /* deliveries failed so far (only grows: callers compare marks) */
+/* The msg_opaque of every message: whose it is, and for a dead letter
+ * whether it carries the whole original (then it may be cut and re-sent
+ * if refused as too large). Freed by the delivery report. */
+enum outbox_kind { OUTBOX_EVENT, OUTBOX_DLQ_WHOLE, OUTBOX_DLQ_CUT };
+struct outbox_tag {
+    struct outbox_tally *tally; /* borrowed: outlives the message */
+    enum outbox_kind kind;
 };
 
-static int outbox_send_cut(outbox *ob, const char *topic, const void *key, size_t keylen,
-                           const void *value, size_t len, const rd_kafka_headers_t *orig_hdrs);
+struct outbox {
+    rd_kafka_t *rk; /* owned */
+};
+
+static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic, const void *key,
+                           size_t keylen, const void *value, size_t len,
+                           const rd_kafka_headers_t *orig_hdrs);
 
 static int outbox_too_large(rd_kafka_resp_err_t err)
 {
@@ -36,27 +42,37 @@ static int outbox_too_large(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
 }
 
+/* A dead letter refused as too large: send its cut version instead.
+ * Returns 1 if that was queued (counted in the same tally). */
+static int outbox_recut(outbox *ob, const rd_kafka_message_t *m, struct outbox_tally *t)
+{
+    rd_kafka_headers_t *hdrs = NULL; /* borrowed from m */
+    /* Producing from a delivery report is allowed; flush waits for it too. */
+    log_warn("dead letter of %zu bytes refused by %s (%s); sending its first %u bytes "
+             "instead, marked dlq.truncated",
+             m->len, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
+             OUTBOX_DLQ_CUT_BYTES);
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = NULL;
+    return outbox_send_cut(ob, t, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload,
+                           m->len, hdrs) == 0;
+}
+
 static void outbox_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    outbox *ob = opaque; /* borrowed */
-    rd_kafka_headers_t *hdrs = NULL; /* borrowed from m */
+    outbox *ob = opaque;                 /* borrowed */
+    struct outbox_tag *tag = m->_private; /* owned: this message's */
     (void)rk;
-    if (!m->err)
+    if (!tag)
         return;
-    if (m->_private == &outbox_dlq_whole && outbox_too_large(m->err)) {
-        /* Producing from a delivery report is allowed; flush waits for it too. */
-        log_warn("dead letter of %zu bytes refused by %s (%s); sending its first %u bytes "
-                 "instead, marked dlq.truncated",
-                 m->len, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
-                 OUTBOX_DLQ_CUT_BYTES);
-        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            hdrs = NULL;
-        if (outbox_send_cut(ob, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload,
-                            m->len, hdrs) == 0)
-            return;
+    if (m->err && !(tag->kind == OUTBOX_DLQ_WHOLE && outbox_too_large(m->err) &&
+                    outbox_recut(ob, m, tag->tally))) {
+        tag->tally->failed++;
+        log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+                 rd_kafka_err2str(m->err));
     }
-    ob->failures++;
-    log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    tag->tally->in_flight--;
+    free(tag);
 }
 
 outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
@@ -104,11 +120,21 @@ rd_kafka_t *outbox_handle(outbox *ob)
 }
 
 /* Queues a copy of value; takes hdrs (destroyed if not handed over).
- * tag becomes the message's msg_opaque. */
-static int outbox_produce(outbox *ob, const char *topic, const void *key, size_t keylen,
-                          const void *value, size_t len, rd_kafka_headers_t *hdrs, void *tag)
+ * Counts the message in t (a failure to queue as a failure). */
+static int outbox_produce(outbox *ob, struct outbox_tally *t, enum outbox_kind kind,
+                          const char *topic, const void *key, size_t keylen, const void *value,
+                          size_t len, rd_kafka_headers_t *hdrs)
 {
+    struct outbox_tag *tag = malloc(sizeof *tag);
     rd_kafka_resp_err_t err;
+    if (!tag) {
+        rd_kafka_headers_destroy(hdrs);
+        t->failed++;
+        log_error("out of memory queueing a message for %s", topic);
+        return -1;
+    }
+    tag->tally = t;
+    tag->kind = kind;
     for (;;) {
         err = rd_kafka_producev(ob->rk, RD_KAFKA_V_TOPIC(topic),
                                 RD_KAFKA_V_KEY((void *)key, keylen),
@@ -121,27 +147,30 @@ static int outbox_produce(outbox *ob, const char *topic, const void *key, size_t
     }
     if (err) {
         rd_kafka_headers_destroy(hdrs); /* not handed over */
-        ob->failures++;
+        free(tag);
+        t->failed++;
         log_error("cannot queue a message for %s: %s", topic, rd_kafka_err2str(err));
         return -1;
     }
-    return 0; /* rd_kafka_producev now owns hdrs */
+    t->in_flight++;
+    return 0; /* rd_kafka_producev now owns hdrs; the delivery report frees tag */
 }
 
-int outbox_send(outbox *ob, const char *topic, const char *key, const char *event,
-                const char *value)
+int outbox_send(outbox *ob, struct outbox_tally *t, const char *topic, const char *key,
+                const char *event, const char *value)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
     if (!hdrs) {
-        ob->failures++;
+        t->failed++;
         return -1;
     }
     rd_kafka_header_add(hdrs, "event", -1, event, -1);
-    return outbox_produce(ob, topic, key, strlen(key), value, strlen(value), hdrs, NULL);
+    return outbox_produce(ob, t, OUTBOX_EVENT, topic, key, strlen(key), value, strlen(value),
+                          hdrs);
 }
 
-int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t *orig,
-                    const struct dlq_info *info)
+int outbox_send_dlq(outbox *ob, struct outbox_tally *t, const char *dlq_topic,
+                    const rd_kafka_message_t *orig, const struct dlq_info *info)
 {
     rd_kafka_headers_t *orig_hdrs = NULL, *hdrs;
     char part[16], off[24];
@@ -151,7 +180,7 @@ int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t 
     else
         hdrs = rd_kafka_headers_new(6);
     if (!hdrs) {
-        ob->failures++;
+        t->failed++;
         return -1;
     }
     snprintf(part, sizeof part, "%d", (int)info->src_partition);
@@ -163,20 +192,21 @@ int outbox_send_dlq(outbox *ob, const char *dlq_topic, const rd_kafka_message_t 
     if (info->checkpoint)
         rd_kafka_header_add(hdrs, "dlq.checkpoint", -1, info->checkpoint, -1);
     if (orig->len > OUTBOX_DLQ_MAX_BYTES) {
-        int rc = outbox_send_cut(ob, dlq_topic, orig->key, orig->key_len, orig->payload,
+        int rc = outbox_send_cut(ob, t, dlq_topic, orig->key, orig->key_len, orig->payload,
                                  orig->len, hdrs);
         rd_kafka_headers_destroy(hdrs); /* outbox_send_cut copied them */
         return rc;
     }
-    return outbox_produce(ob, dlq_topic, orig->key, orig->key ? orig->key_len : 0, orig->payload,
-                          orig->len, hdrs, &outbox_dlq_whole);
+    return outbox_produce(ob, t, OUTBOX_DLQ_WHOLE, dlq_topic, orig->key,
+                          orig->key ? orig->key_len : 0, orig->payload, orig->len, hdrs);
 }
 
 /* Queues the first OUTBOX_DLQ_CUT_BYTES of a dead letter with a copy of
  * orig_hdrs (borrowed, may be NULL) plus dlq.truncated and
  * dlq.original.bytes. Returns 0 or -1 (not queued; logged). */
-static int outbox_send_cut(outbox *ob, const char *topic, const void *key, size_t keylen,
-                           const void *value, size_t len, const rd_kafka_headers_t *orig_hdrs)
+static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic, const void *key,
+                           size_t keylen, const void *value, size_t len,
+                           const rd_kafka_headers_t *orig_hdrs)
 {
     rd_kafka_headers_t *hdrs = orig_hdrs ? rd_kafka_headers_copy(orig_hdrs)
                                          : rd_kafka_headers_new(2);
@@ -184,36 +214,30 @@ static int outbox_send_cut(outbox *ob, const char *topic, const void *key, size_
 
     if (!hdrs) {
         log_error("out of memory cutting a dead letter for %s", topic);
+        t->failed++;
         return -1;
     }
     snprintf(total, sizeof total, "%zu", len);
     rd_kafka_header_add(hdrs, "dlq.truncated", -1, "true", -1);
     rd_kafka_header_add(hdrs, "dlq.original.bytes", -1, total, -1);
-    return outbox_produce(ob, topic, key, key ? keylen : 0, value,
-                          len < OUTBOX_DLQ_CUT_BYTES ? len : OUTBOX_DLQ_CUT_BYTES, hdrs,
-                          &outbox_dlq_cut);
+    return outbox_produce(ob, t, OUTBOX_DLQ_CUT, topic, key, key ? keylen : 0, value,
+                          len < OUTBOX_DLQ_CUT_BYTES ? len : OUTBOX_DLQ_CUT_BYTES, hdrs);
 }
 
-int64_t outbox_failures(const outbox *ob)
+int outbox_check(outbox *ob, struct outbox_tally *t, int timeout_ms, int64_t since)
 {
-    return ob->failures;
-}
-
-int outbox_wait(outbox *ob, int timeout_ms, int64_t since)
-{
-    if (rd_kafka_flush(ob->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_warn("%d messages not acknowledged within %d ms", rd_kafka_outq_len(ob->rk), timeout_ms);
-        return -1;
+    double deadline = isotime_mono() + timeout_ms / 1000.0;
+    for (;;) {
+        double left = deadline - isotime_mono();
+        rd_kafka_poll(ob->rk, 0);
+        if (t->failed > since)
+            return -1;
+        if (t->in_flight <= 0)
+            return 0;
+        if (left <= 0)
+            return 1;
+        rd_kafka_poll(ob->rk, left < 0.005 ? 1 : 5); /* wakes early on a report */
     }
-    return ob->failures > since ? -1 : 0;
-}
-
-int outbox_check(outbox *ob, int timeout_ms, int64_t since)
-{
-    int in_flight = rd_kafka_flush(ob->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (ob->failures > since)
-        return -1;
-    return in_flight ? 1 : 0;
 }
 
 void outbox_poll(outbox *ob)

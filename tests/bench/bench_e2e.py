@@ -30,7 +30,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import Pipeline, Simulator, median, proc_private_kib, proc_usage, services
+from benchlib import (Pipeline, Simulator, median, proc_private_kib, proc_usage, services,
+                      start_workers)
 
 PAGES = math.ceil(200 / 100)
 
@@ -62,17 +63,15 @@ def one_run(kafka, pg, work, label, repos, a, consumer_args, jobs, partitions):
     p.env["BACKFILL_PARTITIONS"] = str(partitions)
     try:
         sink = p.start("backfill-sink")
-        consumers = [p.start("backfill-consumer", *consumer_args) for _ in range(5)]
-        # let the group settle so the clock measures the backfill, not the join
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and sum(
-                "assigned" in c.output() for c in consumers) < 5:
-            time.sleep(0.1)
+        # let the group settle (every partition owned once, cooperative
+        # rebalances done) so the clock measures the backfill, not the join
+        consumers = start_workers(p, 5, *consumer_args, partitions=partitions)
+        time.sleep(1)
         t0 = time.monotonic()
         out = p.produce(*repos)
         if out.returncode != 0:
             raise RuntimeError(out.stderr)
-        states = p.wait_terminal(repos, timeout=900, interval=0.02)
+        states = p.wait_terminal(repos, timeout=900, interval=0.05)
         wall = time.monotonic() - t0
         bad = [r for r in repos if states[r.lower()]["status"] != "completed"]
         if bad:

@@ -12,7 +12,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from harness import ENV_DIR, Pipeline, Simulator  # noqa: E402,F401
+from harness import ENV_DIR, Pipeline, Simulator, start_workers  # noqa: E402,F401
 
 
 def _start(script, workdir):
