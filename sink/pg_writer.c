@@ -1,15 +1,19 @@
 /* pg_writer: connection, batch transactions, savepoints, migrations and
- * Kafka offsets. The two event types live in pgw_events.c.
+ * Kafka offsets (migrations: pgw_migrate.c). Staging and the statements that write events live in
+ * pgw_stage.c, decoding the two event types in pgw_events.c.
  *
- * Protocol on the wire, per batch:
+ * Protocol on the wire, per batch (batching mode, see pg_writer.h):
  *   BEGIN ISOLATION LEVEL READ COMMITTED
- *   per event:  [RELEASE SAVEPOINT pgw_ev;] SAVEPOINT pgw_ev  (one round trip)
- *               prepared statements (multi-row, JSON parameters)
- *               on a data error: ROLLBACK TO SAVEPOINT pgw_ev
+ *   COPY pg_temp.pgw_stage FROM STDIN    rows of every event, streamed
+ *                                        while the batch fills
+ *   at pgw_commit: end of COPY; SAVEPOINT pgw_batch; one statement per
+ *                  table for the whole batch (on a data error: ROLLBACK
+ *                  TO SAVEPOINT pgw_batch, then every event again under
+ *                  its own savepoint pgw_ev, skipping those refused)
  *   per partition: prepared offset upsert
  *   COMMIT
- * The previous event's savepoint is released lazily with the next one's,
- * which saves a round trip per event; COMMIT releases the last one.
+ * Without batching, each pgw_apply ends the COPY and writes its event
+ * under [RELEASE SAVEPOINT pgw_ev;] SAVEPOINT pgw_ev at once.
  *
  * Errors: an SQLSTATE of class 21/22/23/54 raised inside an event (bad
  * value, constraint violated, row too big) is the event's fault, so it is
@@ -27,24 +31,9 @@
 #include <string.h>
 
 #include "pgw_internal.h"
-#include "pgw_migrations.h"
 
 #define SAVEPOINT_SQL "SAVEPOINT pgw_ev"
 #define NEXT_SAVEPOINT_SQL "RELEASE SAVEPOINT pgw_ev; SAVEPOINT pgw_ev"
-#define ROLLBACK_SAVEPOINT_SQL "ROLLBACK TO SAVEPOINT pgw_ev"
-#define MIGRATION_LOCK_SQL \
-    "SELECT pg_advisory_xact_lock(hashtextextended('backfill.schema_migrations', 0))"
-
-struct pgw {
-    PGconn *conn;    /* owned */
-    char *secret[2]; /* owned: passwords to mask in messages (conninfo, PGPASSWORD), or NULL */
-    int prepared;    /* statements prepared on this connection */
-    int in_txn;      /* a batch is open (pgw_begin .. commit/rollback) */
-    int txn_failed;  /* PGW_EDB seen in this batch: only rollback is left */
-    int sp_open;     /* savepoint pgw_ev exists in this batch */
-    int in_event;    /* inside pgw_apply */
-    int sp_event;    /* this event opened its savepoint */
-};
 
 static const struct pgw_stmt offset_stmts[] = {
     {"pgw_offset_set",
@@ -116,8 +105,8 @@ static void conn_error(const pgw *w, char *errstr, size_t errlen, const char *pr
 }
 
 /* "what: message (detail) [SQLSTATE]" from a failed result. */
-static void result_error(const pgw *w, const PGresult *r, char *errstr, size_t errlen,
-                         const char *what)
+void pgw_result_error(const pgw *w, const PGresult *r, char *errstr, size_t errlen,
+                      const char *what)
 {
     const char *prim = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
@@ -144,14 +133,18 @@ static int is_data_error(const pgw *w, const PGresult *r)
            !strncmp(st, "54", 2);
 }
 
-/* Runs simple-protocol SQL whose result rows, if any, do not matter. */
-static int exec_cmd(pgw *w, const char *sql, const char *what, char *errstr, size_t errlen)
+int pgw_cmd(pgw *w, const char *sql, const char *what, char *errstr, size_t errlen)
 {
-    PGresult *r = PQexec(w->conn, sql);
-    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+    PGresult *r;
+    int ok;
+
+    if (w->copy_open && pgw_copy_end(w, errstr, errlen))
+        return PGW_EDB;
+    r = PQexec(w->conn, sql);
+    ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
 
     if (!ok)
-        result_error(w, r, errstr, errlen, what);
+        pgw_result_error(w, r, errstr, errlen, what);
     PQclear(r);
     return ok ? PGW_OK : PGW_EDB;
 }
@@ -280,6 +273,10 @@ void pgw_free(pgw *w)
     if (!w)
         return;
     PQfinish(w->conn); /* the server rolls back an open transaction */
+    pgw_batch_free(&w->cur);
+    pgw_batch_free(&w->fly);
+    pgwf_buf_free(&w->rows);
+    pgwf_buf_free(&w->held);
     wipe_free(w->secret[0]);
     wipe_free(w->secret[1]);
     free(w);
@@ -292,13 +289,20 @@ int pgw_ok(pgw *w)
 
 static void reset_batch(pgw *w)
 {
-    w->in_txn = w->txn_failed = w->sp_open = w->in_event = w->sp_event = 0;
+    w->in_txn = w->txn_failed = w->sp_open = w->guarded = 0;
+    pgw_batch_clear(&w->cur);
+    pgwf_buf_reset(&w->held);
+    w->flushed = 0;
+    w->skipped = 0;
+    w->started = 0;
 }
 
 int pgw_reconnect(pgw *w, char *errstr, size_t errlen)
 {
     reset_batch(w);
-    w->prepared = 0; /* prepared statements die with the session */
+    w->copy_open = w->pending = 0;
+    pgw_batch_clear(&w->fly);
+    w->prepared = 0; /* prepared statements and the temp table die with the session */
     PQreset(w->conn);
     if (PQstatus(w->conn) != CONNECTION_OK) {
         conn_error(w, errstr, errlen, "cannot reconnect to Postgres");
@@ -317,7 +321,7 @@ static int prepare_list(pgw *w, const struct pgw_stmt *s, size_t n, char *errstr
         r = PQprepare(w->conn, s[i].name, s[i].sql, s[i].nparams, NULL);
         if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
             snprintf(what, sizeof what, "preparing %s", s[i].name);
-            result_error(w, r, errstr, errlen, what);
+            pgw_result_error(w, r, errstr, errlen, what);
             PQclear(r);
             return PGW_EDB;
         }
@@ -326,16 +330,18 @@ static int prepare_list(pgw *w, const struct pgw_stmt *s, size_t n, char *errstr
     return PGW_OK;
 }
 
-/* Prepares every statement once per connection. A half-done earlier try
+/* Creates the staging table and prepares every statement once per
+ * connection. A half-done earlier try
  * left some behind: DEALLOCATE ALL first makes this restartable. */
 static int ensure_prepared(pgw *w, char *errstr, size_t errlen)
 {
     if (w->prepared)
         return PGW_OK;
-    if (exec_cmd(w, "DEALLOCATE ALL", "DEALLOCATE", errstr, errlen) ||
+    if (pgw_cmd(w, "DEALLOCATE ALL", "DEALLOCATE", errstr, errlen) ||
+        pgw_cmd(w, pgw_stage_ddl, "creating the staging table", errstr, errlen) ||
         prepare_list(w, offset_stmts, sizeof offset_stmts / sizeof offset_stmts[0], errstr,
                      errlen) ||
-        prepare_list(w, pgw_event_stmts, pgw_event_nstmts, errstr, errlen))
+        prepare_list(w, pgw_stage_stmts, pgw_stage_nstmts, errstr, errlen))
         return PGW_EDB;
     w->prepared = 1;
     return PGW_OK;
@@ -344,12 +350,18 @@ static int ensure_prepared(pgw *w, char *errstr, size_t errlen)
 int pgw_exec(pgw *w, const char *what, const char *stmt, int nparams, const char *const *params,
              PGresult **res, char *errstr, size_t errlen)
 {
-    PGresult *r = PQexecPrepared(w->conn, stmt, nparams, params, NULL, NULL, 0);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r;
+    ExecStatusType st;
     int rc;
 
     if (res)
         *res = NULL;
+    if (w->copy_open && pgw_copy_end(w, errstr, errlen)) {
+        w->txn_failed = w->in_txn;
+        return PGW_EDB;
+    }
+    r = PQexecPrepared(w->conn, stmt, nparams, params, NULL, NULL, 0);
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (res)
             *res = r;
@@ -357,9 +369,9 @@ int pgw_exec(pgw *w, const char *what, const char *stmt, int nparams, const char
             PQclear(r);
         return PGW_OK;
     }
-    result_error(w, r, errstr, errlen, what);
-    /* Only an event with its own savepoint can survive a failed statement. */
-    rc = is_data_error(w, r) && w->in_event && w->sp_event ? PGW_EBADEVENT : PGW_EDB;
+    pgw_result_error(w, r, errstr, errlen, what);
+    /* Only statements under a savepoint can survive a failure. */
+    rc = is_data_error(w, r) && w->guarded ? PGW_EBADEVENT : PGW_EDB;
     if (rc == PGW_EDB && w->in_txn)
         w->txn_failed = 1;
     PQclear(r);
@@ -368,12 +380,12 @@ int pgw_exec(pgw *w, const char *what, const char *stmt, int nparams, const char
 
 int pgw_savepoint(pgw *w, char *errstr, size_t errlen)
 {
-    if (exec_cmd(w, w->sp_open ? NEXT_SAVEPOINT_SQL : SAVEPOINT_SQL, "savepoint", errstr,
+    if (pgw_cmd(w, w->sp_open ? NEXT_SAVEPOINT_SQL : SAVEPOINT_SQL, "savepoint", errstr,
                  errlen)) {
         w->txn_failed = 1;
         return PGW_EDB;
     }
-    w->sp_open = w->sp_event = 1;
+    w->sp_open = 1;
     return PGW_OK;
 }
 
@@ -387,12 +399,31 @@ int pgw_begin(pgw *w, char *errstr, size_t errlen)
         snprintf(errstr, errlen, "pgw_begin: connection lost (reconnect first)");
         return PGW_EDB;
     }
-    if (ensure_prepared(w, errstr, errlen) ||
-        exec_cmd(w, "BEGIN ISOLATION LEVEL READ COMMITTED", "BEGIN", errstr, errlen))
+    if (!w->pending && (ensure_prepared(w, errstr, errlen) ||
+                        pgw_cmd(w, "BEGIN ISOLATION LEVEL READ COMMITTED", "BEGIN", errstr,
+                                errlen)))
         return PGW_EDB;
     reset_batch(w);
     w->in_txn = 1;
+    w->started = !w->pending; /* else BEGIN follows the commit in flight */
+    w->defer = w->on_skip != NULL;
     return PGW_OK;
+}
+
+long pgw_event_index(const pgw *w)
+{
+    return (long)w->cur.n - 1;
+}
+
+struct pgwf_buf *pgw_rows(pgw *w)
+{
+    return &w->rows;
+}
+
+void pgw_defer(pgw *w, pgw_skip_fn *on_skip, void *ctx)
+{
+    w->on_skip = on_skip;
+    w->skip_ctx = ctx;
 }
 
 int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t errlen)
@@ -403,6 +434,15 @@ int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t
     if (!w->in_txn || w->txn_failed) {
         snprintf(errstr, errlen, "pgw_apply: %s", w->in_txn ? "the batch already failed"
                                                            : "no batch open");
+        return PGW_EDB;
+    }
+    if (w->pending && !w->defer) {
+        snprintf(errstr, errlen, "pgw_apply: a commit is in flight");
+        return PGW_EDB;
+    }
+    if (pgw_batch_add(&w->cur) < 0) {
+        snprintf(errstr, errlen, "out of memory");
+        w->txn_failed = 1;
         return PGW_EDB;
     }
     if (!event_name)
@@ -417,18 +457,9 @@ int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t
         snprintf(errstr, errlen, "data: expected an object");
         return PGW_EBADEVENT;
     }
-    w->in_event = 1;
-    w->sp_event = 0;
     rc = fn(w, data, errstr, errlen);
-    w->in_event = 0;
-    if (rc == PGW_EBADEVENT && w->sp_event) {
-        char why[256];
-
-        if (exec_cmd(w, ROLLBACK_SAVEPOINT_SQL, "rollback to savepoint", why, sizeof why)) {
-            snprintf(errstr, errlen, "%s", why);
-            rc = PGW_EDB;
-        }
-    }
+    if (rc == PGW_OK && !w->defer)
+        rc = pgw_flush(w, errstr, errlen);
     if (rc == PGW_EDB)
         w->txn_failed = 1;
     return rc;
@@ -443,9 +474,6 @@ static char *fmt_i64(char buf[24], int64_t v)
 int pgw_set_offset(pgw *w, const char *group, const char *topic, int partition,
                    int64_t next_offset, char *errstr, size_t errlen)
 {
-    char pb[24], ob[24];
-    const char *params[4] = {group, topic, fmt_i64(pb, partition), fmt_i64(ob, next_offset)};
-
     if (!w->in_txn || w->txn_failed || !group || !topic || partition < 0 || next_offset < 0) {
         snprintf(errstr, errlen, "pgw_set_offset: %s",
                  !w->in_txn       ? "no batch open"
@@ -453,7 +481,13 @@ int pgw_set_offset(pgw *w, const char *group, const char *topic, int partition,
                                   : "invalid group/topic/partition/offset");
         return PGW_EDB;
     }
-    return pgw_exec(w, "storing offset", "pgw_offset_set", 4, params, NULL, errstr, errlen);
+    /* written with the batch, in pgw_commit / pgw_commit_start */
+    if (pgw_batch_set_offset(&w->cur, group, topic, partition, next_offset) < 0) {
+        snprintf(errstr, errlen, "out of memory");
+        w->txn_failed = 1;
+        return PGW_EDB;
+    }
+    return PGW_OK;
 }
 
 int pgw_load_offsets(pgw *w, const char *group, const char *topic, int partition,
@@ -470,10 +504,13 @@ int pgw_load_offsets(pgw *w, const char *group, const char *topic, int partition
         snprintf(errstr, errlen, "pgw_load_offsets: invalid group/topic/partition");
         return PGW_EDB;
     }
-    if (!pgw_ok(w)) {
-        snprintf(errstr, errlen, "pgw_load_offsets: connection lost (reconnect first)");
+    if (!pgw_ok(w) || w->pending) {
+        snprintf(errstr, errlen, "pgw_load_offsets: %s",
+                 w->pending ? "a commit is in flight" : "connection lost (reconnect first)");
         return PGW_EDB;
     }
+    if (w->in_txn && pgw_batch_offset(&w->cur, group, topic, partition, next_offset))
+        return 0; /* recorded in this batch, not written yet */
     if (ensure_prepared(w, errstr, errlen)) /* a no-op inside a batch */
         return PGW_EDB;
     if ((rc = pgw_exec(w, "loading offset", "pgw_offset_get", 3, params, &r, errstr, errlen)))
@@ -503,6 +540,13 @@ int pgw_commit(pgw *w, char *errstr, size_t errlen)
         pgw_rollback(w);
         return PGW_EDB;
     }
+    if (w->pending || pgw_flush(w, errstr, errlen) != PGW_OK ||
+        pgw_write_offsets(w, &w->cur, errstr, errlen) != PGW_OK) {
+        if (w->pending)
+            snprintf(errstr, errlen, "pgw_commit: a commit is in flight");
+        pgw_rollback(w);
+        return PGW_EDB;
+    }
     r = PQexec(w->conn, "COMMIT");
     /* An aborted transaction answers COMMIT with the tag ROLLBACK. */
     ok = r && PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(r), "COMMIT");
@@ -510,7 +554,7 @@ int pgw_commit(pgw *w, char *errstr, size_t errlen)
         if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
             snprintf(errstr, errlen, "COMMIT: the transaction was rolled back");
         else
-            result_error(w, r, errstr, errlen, "COMMIT (outcome unknown if the connection died)");
+            pgw_result_error(w, r, errstr, errlen, "COMMIT (outcome unknown if the connection died)");
     }
     PQclear(r);
     reset_batch(w);
@@ -526,88 +570,15 @@ void pgw_rollback(pgw *w)
     if (!w)
         return;
     reset_batch(w);
-    if (!pgw_ok(w))
+    if (!pgw_ok(w)) {
+        w->copy_open = w->pending = 0;
+        pgw_batch_clear(&w->fly);
         return;
+    }
+    pgw_pipe_abandon(w);
+    if (w->copy_open)
+        pgw_copy_abort(w);
     ts = PQtransactionStatus(w->conn);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
         PQclear(PQexec(w->conn, "ROLLBACK"));
-}
-
-/* Is migration m recorded? 1 yes, 0 no, PGW_EDB. */
-static int migration_done(pgw *w, const struct pgw_migration *m, char *errstr, size_t errlen)
-{
-    char vb[24];
-    const char *params[1] = {fmt_i64(vb, m->version)};
-    PGresult *r = PQexecParams(w->conn,
-                               "SELECT 1 FROM schema_migrations WHERE version = $1::integer", 1,
-                               NULL, params, NULL, NULL, 0);
-    int rc;
-
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        result_error(w, r, errstr, errlen, "reading schema_migrations");
-        rc = PGW_EDB;
-    } else {
-        rc = PQntuples(r) > 0;
-    }
-    PQclear(r);
-    return rc;
-}
-
-static int apply_migration(pgw *w, const struct pgw_migration *m, char *errstr, size_t errlen)
-{
-    char vb[24], what[128];
-    const char *params[2] = {fmt_i64(vb, m->version), m->name};
-    PGresult *r;
-
-    snprintf(what, sizeof what, "migration %s", m->name);
-    if (exec_cmd(w, m->sql, what, errstr, errlen))
-        return PGW_EDB;
-    r = PQexecParams(w->conn,
-                     "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2::text)",
-                     2, NULL, params, NULL, NULL, 0);
-    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        result_error(w, r, errstr, errlen, what);
-        PQclear(r);
-        return PGW_EDB;
-    }
-    PQclear(r);
-    return PGW_OK;
-}
-
-int pgw_migrate(pgw *w, char *errstr, size_t errlen)
-{
-    size_t i;
-    int applied = 0, rc;
-
-    if (w->in_txn || !pgw_ok(w)) {
-        snprintf(errstr, errlen, "pgw_migrate: %s",
-                 w->in_txn ? "a batch is open" : "connection lost (reconnect first)");
-        return PGW_EDB;
-    }
-    if (exec_cmd(w, "BEGIN", "BEGIN", errstr, errlen))
-        return PGW_EDB;
-    /* The lock serialises concurrent sinks; it is released at COMMIT. */
-    if (exec_cmd(w, MIGRATION_LOCK_SQL, "migration lock", errstr, errlen) ||
-        exec_cmd(w,
-                 "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
-                 "    version integer PRIMARY KEY,\n"
-                 "    name text NOT NULL,\n"
-                 "    applied_at timestamptz NOT NULL DEFAULT now())",
-                 "creating schema_migrations", errstr, errlen))
-        goto fail;
-    for (i = 0; i < pgw_migrations_count; i++) {
-        if ((rc = migration_done(w, &pgw_migrations[i], errstr, errlen)) < 0)
-            goto fail;
-        if (rc)
-            continue;
-        if (apply_migration(w, &pgw_migrations[i], errstr, errlen))
-            goto fail;
-        applied++;
-    }
-    if (exec_cmd(w, "COMMIT", "COMMIT", errstr, errlen))
-        goto fail;
-    return applied;
-fail:
-    pgw_rollback(w);
-    return PGW_EDB;
 }

@@ -10,6 +10,13 @@
  *     pgw_set_offset       (per partition touched: offset of last msg + 1)
  *     pgw_commit
  *
+ * By default pgw_apply writes its event before it returns. With pgw_defer
+ * it only validates the event and streams its rows (COPY) into a
+ * temporary staging table; pgw_commit then writes all of the batch's
+ * events with one statement per table, and falls back to one savepoint
+ * per event only if the database refuses some of them (those are
+ * reported to the skip handler, the others land).
+ *
  * Any PGW_EDB along the way means: pgw_rollback, then (if !pgw_ok)
  * pgw_reconnect with backoff, reload the offsets with pgw_load_offsets,
  * seek the consumer there and consume the batch again. Because the offsets
@@ -42,6 +49,12 @@ enum {
 };
 
 typedef struct pgw pgw;
+
+/* Told about an event the database refused at pgw_commit in batching mode
+ * (a value Postgres rejects, a constraint violated): event is the 0-based
+ * index of its pgw_apply call in the batch, why the reason. Its writes
+ * are undone, the rest of the batch lands. */
+typedef void pgw_skip_fn(void *ctx, size_t event, const char *why);
 
 /* Connects. conninfo is a libpq connection string, a postgres:// URI, or
  * a bare database name ("" = libpq defaults and PG* environment). Forces
@@ -82,8 +95,16 @@ int pgw_begin(pgw *w, char *errstr, size_t errlen);
  *   anything else              ignored: PGW_OK, nothing written
  * Returns PGW_OK, PGW_EBADEVENT (reason in errstr; the event's writes are
  * undone, the batch goes on) or PGW_EDB (reason in errstr; the batch is
- * lost). */
+ * lost). In batching mode PGW_OK means valid and staged; the database
+ * judges it at pgw_commit. */
 int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t errlen);
+
+/* Batching mode (see the top of this file), for batches begun after the
+ * call: on_skip != NULL turns it on (ctx is handed to it), NULL turns it
+ * off. on_skip and ctx are borrowed. Validation errors are still
+ * PGW_EBADEVENT from pgw_apply; only the database's verdict waits for
+ * pgw_commit. */
+void pgw_defer(pgw *w, pgw_skip_fn *on_skip, void *ctx);
 
 /* Records, inside the batch, that (group, topic, partition) is consumed up
  * to next_offset (exclusive). Overwrites whatever was stored. Returns
@@ -91,15 +112,40 @@ int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t
 int pgw_set_offset(pgw *w, const char *group, const char *topic, int partition,
                    int64_t next_offset, char *errstr, size_t errlen);
 
-/* Commits the batch. Returns PGW_OK once it is durable, else PGW_EDB: the
+/* Commits the batch (writing what batching mode deferred first). Returns
+ * PGW_OK once it is durable, else PGW_EDB: the
  * batch is rolled back -- or, if the connection died during COMMIT, its
  * outcome is unknown; either way reload offsets with pgw_load_offsets
  * (after pgw_reconnect) and continue from there. No transaction is open
  * afterwards in any case. */
 int pgw_commit(pgw *w, char *errstr, size_t errlen);
 
-/* Abandons the batch if one is open (best effort; a dead connection
- * rolls back by itself). Safe to call at any time. */
+/* Batching mode only. Like pgw_commit, but returns as soon as the batch's
+ * writes and offsets are sent (one libpq pipeline): the caller decodes
+ * the next batch while the server works. pgw_commit_poll sends COMMIT once
+ * they all worked (never before: a session whose sink died must not
+ * commit) and tells the outcome. Until then only pgw_begin, pgw_apply, pgw_set_offset
+ * (the next batch: its rows wait in memory and go out once the commit is
+ * known), pgw_commit_poll, pgw_rollback, pgw_ok and pgw_reconnect may be
+ * called; anything else is PGW_EDB. Returns PGW_OK (sent; no batch open)
+ * or PGW_EDB (the batch is rolled back, as for pgw_commit). */
+int pgw_commit_start(pgw *w, char *errstr, size_t errlen);
+
+/* The outcome of pgw_commit_start. 1: still in flight (only when wait is
+ * 0). PGW_OK: committed and durable; events Postgres refused were
+ * reported to the skip handler (indexes of that batch), and a batch begun
+ * meanwhile has started. PGW_EDB: failed as a pgw_commit can (outcome
+ * unknown if the connection died); the batch begun meanwhile is lost too
+ * (pgw_rollback). Also PGW_EDB when nothing is in flight. wait != 0
+ * blocks until the outcome is known. */
+int pgw_commit_poll(pgw *w, int wait, char *errstr, size_t errlen);
+
+/* 1 while a pgw_commit_start is in flight, else 0. */
+int pgw_commit_pending(const pgw *w);
+
+/* Abandons the batch if one is open, and a commit in flight (its outcome
+ * is then unknown: reload the offsets). Best effort; a dead connection
+ * rolls back by itself. Safe to call at any time. */
 void pgw_rollback(pgw *w);
 
 /* 1 if the connection looks usable, 0 if it is broken (call

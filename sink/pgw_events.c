@@ -1,17 +1,14 @@
-/* pgw_events: applying backfill/pull_requests and backfill/progress.update
- * (see schemas/pull_requests.schema.json, progress.update.schema.json) to Postgres.
+/* pgw_events: decoding backfill/pull_requests and backfill/progress.update
+ * (see schemas/pull_requests.schema.json, progress.update.schema.json)
+ * into rows of the staging table (pgw_stage.c).
  *
- * Each event is validated completely in C before anything is written, so
- * a malformed event costs no round trip. Then a handful of multi-row
- * statements: a chunk of up to 100 pull requests is one JSON parameter
- * expanded server-side by json_to_recordset, so the cost is a few round
- * trips per chunk, never one per pull request.
- *
- * Idempotency: every upsert has a WHERE clause that skips no-op updates, so
- * applying the same event twice changes nothing (not even a timestamp).
- * Ordering: a pull request is only overwritten by data at least as recent
- * (GitHub's updatedAt); the backfill state only by a newer seq of the same
- * backfill or by a backfill that started later. */
+ * Each event is validated completely in C before anything is staged, so a
+ * malformed event costs no round trip and leaves nothing behind. Its rows
+ * are written as COPY text in the column order of pgw_stage_ddl: one line
+ * for the event and one per pull request. Text is cleaned (NUL dropped,
+ * invalid UTF-8 replaced) on the way; whatever Postgres alone can judge
+ * (a timestamp on February 30, a duplicate (repository, number)) is judged
+ * by the statements of pgw_stage.c. */
 #define _POSIX_C_SOURCE 200809L /* gmtime_r */
 
 #include <stdio.h>
@@ -29,115 +26,6 @@
 #define IDENT_MAX 255         /* owner, name, login: GitHub's are far shorter */
 #define BACKFILL_ID_MAX 64    /* envelope id */
 #define MS_MAX 253402300799999 /* 9999-12-31T23:59:59.999Z */
-
-const struct pgw_stmt pgw_event_stmts[] = {
-    /* Insert the repository or find it; github_id is filled in or
-     * corrected when the event knows it. The second SELECT finds an
-     * existing row the no-op-skipping upsert did not return. */
-    {"pgw_repo",
-     "WITH ins AS (\n"
-     "  INSERT INTO repositories AS r (owner, name, github_id)\n"
-     "  VALUES ($1::text, $2::text, $3::bigint)\n"
-     "  ON CONFLICT ((lower(owner)), (lower(name))) DO UPDATE\n"
-     "     SET github_id = EXCLUDED.github_id, updated_at = now()\n"
-     "   WHERE EXCLUDED.github_id IS NOT NULL\n"
-     "     AND r.github_id IS DISTINCT FROM EXCLUDED.github_id\n"
-     "  RETURNING r.id)\n"
-     "SELECT id FROM ins\n"
-     "UNION ALL\n"
-     "SELECT id FROM repositories\n"
-     " WHERE lower(owner) = lower($1::text) AND lower(name) = lower($2::text)\n"
-     "LIMIT 1",
-     3},
-    /* Authors of one chunk, deduplicated; sorted so concurrent writers lock
-     * rows in the same order. A missing avatar does not erase a known one. */
-    {"pgw_contrib",
-     "INSERT INTO contributors AS c (github_id, username, avatar_url, is_bot)\n"
-     "SELECT DISTINCT ON (a.github_id) a.github_id, a.username, a.avatar_url, a.is_bot\n"
-     "  FROM json_to_recordset($1::json)\n"
-     "       AS a(github_id bigint, username text, avatar_url text, is_bot boolean)\n"
-     " ORDER BY a.github_id\n"
-     "ON CONFLICT (github_id) DO UPDATE\n"
-     "   SET username = EXCLUDED.username,\n"
-     "       avatar_url = coalesce(EXCLUDED.avatar_url, c.avatar_url),\n"
-     "       is_bot = EXCLUDED.is_bot,\n"
-     "       updated_at = now()\n"
-     " WHERE (c.username, c.avatar_url, c.is_bot) IS DISTINCT FROM\n"
-     "       (EXCLUDED.username, coalesce(EXCLUDED.avatar_url, c.avatar_url), EXCLUDED.is_bot)",
-     1},
-    /* The pull requests of one chunk. backfill_id is the backfill that last
-     * changed the row, so it is not part of the "did anything change" test. */
-    {"pgw_prs",
-     "INSERT INTO pull_requests AS p\n"
-     "  (github_id, repository_id, number, title, body, state, author_id, created_at,\n"
-     "   updated_at, closed_at, merged_at, merged, draft, additions, deletions,\n"
-     "   changed_files, base_branch, head_branch, html_url, backfill_id)\n"
-     "SELECT DISTINCT ON (x.github_id)\n"
-     "       x.github_id, $1::bigint, x.number, x.title, x.body, x.state, c.id, x.created_at,\n"
-     "       x.updated_at, x.closed_at, x.merged_at, x.merged, x.draft, x.additions,\n"
-     "       x.deletions, x.changed_files, x.base_branch, x.head_branch, x.html_url, $2::text\n"
-     "  FROM json_to_recordset($3::json) AS x(\n"
-     "       github_id bigint, number integer, title text, body text, state text,\n"
-     "       created_at timestamptz, updated_at timestamptz, closed_at timestamptz,\n"
-     "       merged_at timestamptz, merged boolean, draft boolean, additions integer,\n"
-     "       deletions integer, changed_files integer, base_branch text, head_branch text,\n"
-     "       html_url text, author_github_id bigint)\n"
-     "  LEFT JOIN contributors c ON c.github_id = x.author_github_id\n"
-     " ORDER BY x.github_id, x.updated_at DESC\n"
-     "ON CONFLICT (github_id) DO UPDATE SET\n"
-     "  repository_id = EXCLUDED.repository_id, number = EXCLUDED.number,\n"
-     "  title = EXCLUDED.title, body = EXCLUDED.body, state = EXCLUDED.state,\n"
-     "  author_id = EXCLUDED.author_id, created_at = EXCLUDED.created_at,\n"
-     "  updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at,\n"
-     "  merged_at = EXCLUDED.merged_at, merged = EXCLUDED.merged, draft = EXCLUDED.draft,\n"
-     "  additions = EXCLUDED.additions, deletions = EXCLUDED.deletions,\n"
-     "  changed_files = EXCLUDED.changed_files, base_branch = EXCLUDED.base_branch,\n"
-     "  head_branch = EXCLUDED.head_branch, html_url = EXCLUDED.html_url,\n"
-     "  backfill_id = EXCLUDED.backfill_id, updated_in_db_at = now()\n"
-     "WHERE p.updated_at <= EXCLUDED.updated_at\n"
-     "  AND (p.repository_id, p.number, p.title, p.body, p.state, p.author_id,\n"
-     "       p.created_at, p.updated_at, p.closed_at, p.merged_at, p.merged, p.draft,\n"
-     "       p.additions, p.deletions, p.changed_files, p.base_branch, p.head_branch,\n"
-     "       p.html_url)\n"
-     "      IS DISTINCT FROM\n"
-     "      (EXCLUDED.repository_id, EXCLUDED.number, EXCLUDED.title, EXCLUDED.body,\n"
-     "       EXCLUDED.state, EXCLUDED.author_id, EXCLUDED.created_at, EXCLUDED.updated_at,\n"
-     "       EXCLUDED.closed_at, EXCLUDED.merged_at, EXCLUDED.merged, EXCLUDED.draft,\n"
-     "       EXCLUDED.additions, EXCLUDED.deletions, EXCLUDED.changed_files,\n"
-     "       EXCLUDED.base_branch, EXCLUDED.head_branch, EXCLUDED.html_url)",
-     3},
-    /* The state row, only if this event is newer than the stored one. */
-    {"pgw_state",
-     "INSERT INTO progressive_backfill_state AS s\n"
-     "  (repository_id, backfill_id, status, event_status, total_prs, processed_prs,\n"
-     "   last_processed_cursor, last_processed_at, error, metadata, last_seq, started_at,\n"
-     "   finished_at)\n"
-     "VALUES ($1::bigint, $2::text, $3::text, $4::text, $5::integer, $6::integer, $7::text,\n"
-     "        CASE WHEN $8::boolean THEN now() END, $9::text, $10::jsonb, $11::bigint,\n"
-     "        $12::timestamptz,\n"
-     "        CASE WHEN $3::text IN ('completed', 'failed') THEN now() END)\n"
-     "ON CONFLICT (repository_id) DO UPDATE SET\n"
-     "  backfill_id = EXCLUDED.backfill_id, status = EXCLUDED.status,\n"
-     "  event_status = EXCLUDED.event_status, total_prs = EXCLUDED.total_prs,\n"
-     "  processed_prs = EXCLUDED.processed_prs,\n"
-     "  last_processed_cursor = EXCLUDED.last_processed_cursor,\n"
-     "  last_processed_at = coalesce(EXCLUDED.last_processed_at,\n"
-     "      CASE WHEN s.backfill_id = EXCLUDED.backfill_id THEN s.last_processed_at END),\n"
-     "  error = EXCLUDED.error, metadata = EXCLUDED.metadata, last_seq = EXCLUDED.last_seq,\n"
-     "  started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,\n"
-     "  updated_at = now()\n"
-     "WHERE (s.backfill_id = EXCLUDED.backfill_id AND EXCLUDED.last_seq > s.last_seq)\n"
-     "   OR (s.backfill_id <> EXCLUDED.backfill_id AND EXCLUDED.started_at > s.started_at)",
-     12},
-    {"pgw_chunk",
-     "INSERT INTO backfill_chunks (backfill_id, chunk_number, repository_id, pr_count,\n"
-     "                             processed_prs, cursor, api_requests, api_points)\n"
-     "VALUES ($1::text, $2::integer, $3::bigint, $4::integer, $5::integer, $6::text,\n"
-     "        $7::bigint, $8::bigint)\n"
-     "ON CONFLICT (backfill_id, chunk_number) DO NOTHING",
-     8},
-};
-const size_t pgw_event_nstmts = sizeof pgw_event_stmts / sizeof pgw_event_stmts[0];
 
 /* The fields both event types share. Strings are borrowed from data. */
 struct ev_head {
@@ -199,27 +87,22 @@ static int decode_head(json_t *d, int64_t chunk_min, struct ev_head *h, char *er
     return PGW_OK;
 }
 
-/* Upserts the repository; its id (decimal) into id. */
-static int repo_id(pgw *w, const struct ev_head *h, char id[24], char *errstr, size_t errlen)
+/* FNV-1a of "owner/name" folded to ASCII lower case: which progress events
+ * of a batch concern the same repository (see progress_rounds in pgw_stage.c). */
+static uint64_t repo_key(const struct ev_head *h)
 {
-    const char *params[3] = {h->owner, h->name, h->github_id};
-    PGresult *r;
-    int rc, tries;
+    uint64_t x = 14695981039346656037ULL;
+    const char *parts[2] = {h->owner, h->name};
+    int i;
 
-    /* No row comes back only if a concurrent writer inserted the row after
-     * this statement's snapshot was taken; the next try sees it. */
-    for (tries = 0; tries < 3; tries++) {
-        if ((rc = pgw_exec(w, "repository upsert", "pgw_repo", 3, params, &r, errstr, errlen)))
-            return rc;
-        if (PQntuples(r) == 1) {
-            snprintf(id, 24, "%s", PQgetvalue(r, 0, 0));
-            PQclear(r);
-            return PGW_OK;
-        }
-        PQclear(r);
+    for (i = 0; i < 2; i++) {
+        const unsigned char *p;
+
+        for (p = (const unsigned char *)parts[i]; *p; p++)
+            x = (x ^ (uint64_t)ascii_lower(*p)) * 1099511628211ULL;
+        x = (x ^ '/') * 1099511628211ULL;
     }
-    snprintf(errstr, errlen, "repository upsert: row not found after 3 tries");
-    return PGW_EDB;
+    return x;
 }
 
 /* json_object_set_new that also fails on a NULL value (allocation
@@ -229,42 +112,60 @@ static int put(json_t *o, const char *k, json_t *v)
     return v ? json_object_set_new(o, k, v) : -1;
 }
 
-/* A pull request's fields, copied into one object of the pgw_prs
- * recordset (written straight as JSON text, see pgwf_buf). */
+/* The columns every staged line starts with: kind, ev, pos, owner, name,
+ * backfill_id, repo_gid. */
+static void put_head(struct pgwf_buf *b, char kind, long ev, long pos, const struct ev_head *h)
+{
+    pgwf_buf_raw(b, &kind, 1);
+    pgwf_copy_int(b, ev);
+    pgwf_copy_int(b, pos);
+    pgwf_copy_text(b, h->owner, strlen(h->owner));
+    pgwf_copy_text(b, h->name, strlen(h->name));
+    pgwf_copy_text(b, h->backfill_id, strlen(h->backfill_id));
+    if (h->github_id)
+        pgwf_copy_lit(b, h->github_id);
+    else
+        pgwf_copy_null(b);
+}
+
+/* n NULL columns. */
+static void put_nulls(struct pgwf_buf *b, int n)
+{
+    while (n-- > 0)
+        pgwf_copy_null(b);
+}
+
+/* A pull request's fields, in the order of their staging columns. */
 enum field_type { F_TEXT, F_INT, F_TIME, F_BOOL };
 static const struct pr_field {
     const char *key; /* in the event */
-    const char *col; /* in the recordset */
     enum field_type type;
     int flags;
     int64_t lo; /* F_INT: minimum (maximum: INT32_HI) */
 } pr_fields[] = {
-    {"number", "number", F_INT, REQ, 1},
-    {"title", "title", F_TEXT, REQ, 0},
-    {"body", "body", F_TEXT, OPT | NUL_OK, 0},
-    {"draft", "draft", F_BOOL, REQ, 0},
-    {"merged", "merged", F_BOOL, REQ, 0},
-    {"createdAt", "created_at", F_TIME, REQ, 0},
-    {"updatedAt", "updated_at", F_TIME, REQ, 0},
-    {"closedAt", "closed_at", F_TIME, OPT | NUL_OK, 0},
-    {"mergedAt", "merged_at", F_TIME, OPT | NUL_OK, 0},
-    {"additions", "additions", F_INT, OPT | NUL_OK, 0},
-    {"deletions", "deletions", F_INT, OPT | NUL_OK, 0},
-    {"changedFiles", "changed_files", F_INT, OPT | NUL_OK, 0},
-    {"baseBranch", "base_branch", F_TEXT, OPT | NUL_OK, 0},
-    {"headBranch", "head_branch", F_TEXT, OPT | NUL_OK, 0},
-    {"url", "html_url", F_TEXT, REQ, 0},
+    {"number", F_INT, REQ, 1},
+    {"title", F_TEXT, REQ, 0},
+    {"body", F_TEXT, OPT | NUL_OK, 0},
+    {"draft", F_BOOL, REQ, 0},
+    {"merged", F_BOOL, REQ, 0},
+    {"createdAt", F_TIME, REQ, 0},
+    {"updatedAt", F_TIME, REQ, 0},
+    {"closedAt", F_TIME, OPT | NUL_OK, 0},
+    {"mergedAt", F_TIME, OPT | NUL_OK, 0},
+    {"additions", F_INT, OPT | NUL_OK, 0},
+    {"deletions", F_INT, OPT | NUL_OK, 0},
+    {"changedFiles", F_INT, OPT | NUL_OK, 0},
+    {"baseBranch", F_TEXT, OPT | NUL_OK, 0},
+    {"headBranch", F_TEXT, OPT | NUL_OK, 0},
+    {"url", F_TEXT, REQ, 0},
 };
+#define PR_COLS 2 /* gid, state */
+#define AUTHOR_COLS 4
+#define PROGRESS_COLS 14
+#define NPR_FIELDS ((int)(sizeof pr_fields / sizeof pr_fields[0]))
 
-static void emit_key(struct pgwf_buf *b, const char *col)
-{
-    pgwf_buf_lit(b, ",\"");
-    pgwf_buf_lit(b, col);
-    pgwf_buf_lit(b, "\":");
-}
-
-/* Appends ,"col":value for obj[f->key]; nothing if absent or null (the
- * recordset reads NULL). 0 ok, -1 invalid (errstr). */
+/* Appends the COPY field for obj[f->key]; NULL if absent or null. 0 ok,
+ * -1 invalid (errstr). */
 static int emit_field(struct pgwf_buf *b, const struct pr_field *f, json_t *obj,
                       const char *ctx, char *errstr, size_t errlen)
 {
@@ -275,44 +176,36 @@ static int emit_field(struct pgwf_buf *b, const struct pr_field *f, json_t *obj,
 
     switch (f->type) {
     case F_TEXT:
-        if ((rc = pgwf_get_text(obj, ctx, f->key, f->flags, &s, &len, errstr, errlen)) > 0) {
-            emit_key(b, f->col);
-            pgwf_buf_text(b, s, len);
-        }
+        if ((rc = pgwf_get_text(obj, ctx, f->key, f->flags, &s, &len, errstr, errlen)) > 0)
+            pgwf_copy_text(b, s, len);
         break;
     case F_INT:
         if ((rc = pgwf_get_int(obj, ctx, f->key, f->flags, f->lo, INT32_HI, &v, errstr,
-                               errlen)) > 0) {
-            emit_key(b, f->col);
-            pgwf_buf_int(b, v);
-        }
+                               errlen)) > 0)
+            pgwf_copy_int(b, v);
         break;
     case F_TIME: /* validated: digits, '-', ':', '.', 'T', 'Z', '+' only */
-        if ((rc = pgwf_get_time(obj, ctx, f->key, f->flags, &s, errstr, errlen)) > 0) {
-            emit_key(b, f->col);
-            pgwf_buf_lit(b, "\"");
-            pgwf_buf_lit(b, s);
-            pgwf_buf_lit(b, "\"");
-        }
+        if ((rc = pgwf_get_time(obj, ctx, f->key, f->flags, &s, errstr, errlen)) > 0)
+            pgwf_copy_lit(b, s);
         break;
     default:
-        if ((rc = pgwf_get_bool(obj, ctx, f->key, f->flags, &flag, errstr, errlen)) > 0) {
-            emit_key(b, f->col);
-            pgwf_buf_lit(b, flag ? "true" : "false");
-        }
+        if ((rc = pgwf_get_bool(obj, ctx, f->key, f->flags, &flag, errstr, errlen)) > 0)
+            pgwf_copy_lit(b, flag ? "t" : "f");
         break;
     }
+    if (rc == 0)
+        pgwf_copy_null(b);
     return rc < 0 ? -1 : 0;
 }
 
-/* The author of one pull request. When GitHub gave an id, appends a
- * contributor object to authors and ,"author_github_id":id to the row;
- * a null author or one without id leaves author_id NULL. */
-static int decode_author(json_t *pr, const char *ctx, struct pgwf_buf *row,
-                         struct pgwf_buf *authors, size_t *nauthors, char *errstr, size_t errlen)
+/* The author of one pull request: author_gid, username, avatar_url,
+ * is_bot when GitHub gave an id; four NULLs (author_id NULL) for a null
+ * author or one without id. */
+static int decode_author(json_t *pr, const char *ctx, struct pgwf_buf *row, char *errstr,
+                         size_t errlen)
 {
-    static const struct pr_field avatar = {"avatarUrl", "avatar_url", F_TEXT, OPT | NUL_OK, 0};
-    static const struct pr_field bot = {"isBot", "is_bot", F_BOOL, REQ, 0};
+    static const struct pr_field avatar = {"avatarUrl", F_TEXT, OPT | NUL_OK, 0};
+    static const struct pr_field bot = {"isBot", F_BOOL, REQ, 0};
     json_t *a;
     char actx[80];
     const char *login;
@@ -320,8 +213,10 @@ static int decode_author(json_t *pr, const char *ctx, struct pgwf_buf *row,
     int64_t gid;
     int rc;
 
-    if ((rc = pgwf_get_object(pr, ctx, "author", REQ | NUL_OK, &a, errstr, errlen)) <= 0)
+    if ((rc = pgwf_get_object(pr, ctx, "author", REQ | NUL_OK, &a, errstr, errlen)) <= 0) {
+        put_nulls(row, AUTHOR_COLS);
         return rc;
+    }
     snprintf(actx, sizeof actx, "%s.author", ctx);
     if (pgwf_get_text(a, actx, "login", REQ, &login, &len, errstr, errlen) < 0 ||
         (rc = pgwf_get_int(a, actx, "githubId", OPT | NUL_OK, 1, INT64_MAX, &gid, errstr,
@@ -337,30 +232,26 @@ static int decode_author(json_t *pr, const char *ctx, struct pgwf_buf *row,
         rc = emit_field(&scratch, &avatar, a, actx, errstr, errlen) ||
              emit_field(&scratch, &bot, a, actx, errstr, errlen);
         pgwf_buf_free(&scratch);
+        put_nulls(row, AUTHOR_COLS);
         return rc ? -1 : 0;
     }
-    emit_key(row, "author_github_id");
-    pgwf_buf_int(row, gid);
-    pgwf_buf_lit(authors, (*nauthors)++ ? ",{\"github_id\":" : "[{\"github_id\":");
-    pgwf_buf_int(authors, gid);
-    emit_key(authors, "username");
-    pgwf_buf_text(authors, login, len);
-    if (emit_field(authors, &avatar, a, actx, errstr, errlen) ||
-        emit_field(authors, &bot, a, actx, errstr, errlen))
+    pgwf_copy_int(row, gid);
+    pgwf_copy_text(row, login, len);
+    if (emit_field(row, &avatar, a, actx, errstr, errlen) ||
+        emit_field(row, &bot, a, actx, errstr, errlen))
         return -1;
-    pgwf_buf_lit(authors, "}");
     return 0;
 }
 
-/* One pull request -> one object of the pgw_prs recordset. */
-static int decode_pr(json_t *pr, size_t i, struct pgwf_buf *rows, struct pgwf_buf *authors,
-                     size_t *nauthors, char *errstr, size_t errlen)
+/* One pull request -> one 'p' line. */
+static int decode_pr(json_t *pr, size_t i, const struct ev_head *h, long ev,
+                     struct pgwf_buf *rows, char *errstr, size_t errlen)
 {
     static const char *const states[] = {"open", "closed", "merged"};
     char ctx[48];
     const char *state;
     int64_t gid;
-    size_t k;
+    int k;
 
     snprintf(ctx, sizeof ctx, "pullRequests[%zu]", i);
     if (!json_is_object(pr)) {
@@ -376,61 +267,39 @@ static int decode_pr(json_t *pr, size_t i, struct pgwf_buf *rows, struct pgwf_bu
         snprintf(errstr, errlen, "%s.state: expected open, closed or merged", ctx);
         return -1;
     }
-    pgwf_buf_lit(rows, i ? ",{\"github_id\":" : "[{\"github_id\":");
-    pgwf_buf_int(rows, gid);
-    emit_key(rows, "state");
-    pgwf_buf_text(rows, state, strlen(state));
-    for (k = 0; k < sizeof pr_fields / sizeof pr_fields[0]; k++)
+    put_head(rows, PGW_KIND_PR, ev, (long)i, h);
+    pgwf_copy_int(rows, gid);
+    pgwf_copy_lit(rows, state);
+    for (k = 0; k < NPR_FIELDS; k++)
         if (emit_field(rows, &pr_fields[k], pr, ctx, errstr, errlen))
             return -1;
-    if (decode_author(pr, ctx, rows, authors, nauthors, errstr, errlen))
+    if (decode_author(pr, ctx, rows, errstr, errlen))
         return -1;
-    pgwf_buf_lit(rows, "}");
+    put_nulls(rows, PROGRESS_COLS);
+    pgwf_buf_raw(rows, "\n", 1);
     return 0;
 }
 
 int pgw_apply_pull_requests(pgw *w, json_t *data, char *errstr, size_t errlen)
 {
+    struct pgwf_buf *rows = pgw_rows(w); /* borrowed */
+    long ev = pgw_event_index(w);
     struct ev_head h;
-    struct pgwf_buf rows = {0}, authors = {0}; /* owned */
     json_t *prs;
-    const char *rows_txt, *authors_txt;
-    char rid[24];
-    size_t i, n, nauthors = 0;
-    int rc = PGW_EBADEVENT;
+    size_t i, n;
 
+    pgwf_buf_reset(rows);
     if (decode_head(data, 1, &h, errstr, errlen) ||
         pgwf_get_array(data, "", "pullRequests", REQ, &prs, errstr, errlen) < 0)
-        goto out;
+        return PGW_EBADEVENT;
+    put_head(rows, PGW_KIND_HEAD, ev, 0, &h);
+    put_nulls(rows, PR_COLS + NPR_FIELDS + AUTHOR_COLS + PROGRESS_COLS);
+    pgwf_buf_raw(rows, "\n", 1);
     n = json_array_size(prs);
     for (i = 0; i < n; i++)
-        if (decode_pr(json_array_get(prs, i), i, &rows, &authors, &nauthors, errstr, errlen) < 0)
-            goto out;
-    pgwf_buf_lit(&rows, n ? "]" : "[]");
-    pgwf_buf_lit(&authors, nauthors ? "]" : "[]");
-    rows_txt = pgwf_buf_str(&rows);
-    authors_txt = pgwf_buf_str(&authors);
-    if (!rows_txt || !authors_txt) {
-        snprintf(errstr, errlen, "out of memory");
-        goto out;
-    }
-    if ((rc = pgw_savepoint(w, errstr, errlen)) || (rc = repo_id(w, &h, rid, errstr, errlen)))
-        goto out;
-    if (nauthors > 0) {
-        const char *p[1] = {authors_txt};
-
-        if ((rc = pgw_exec(w, "contributors upsert", "pgw_contrib", 1, p, NULL, errstr, errlen)))
-            goto out;
-    }
-    if (n > 0) {
-        const char *p[3] = {rid, h.backfill_id, rows_txt};
-
-        rc = pgw_exec(w, "pull_requests upsert", "pgw_prs", 3, p, NULL, errstr, errlen);
-    }
-out:
-    pgwf_buf_free(&rows);
-    pgwf_buf_free(&authors);
-    return rc;
+        if (decode_pr(json_array_get(prs, i), i, &h, ev, rows, errstr, errlen) < 0)
+            return PGW_EBADEVENT;
+    return pgw_stage(w, PGW_KIND_HEAD, 0, errstr, errlen);
 }
 
 /* ms since the epoch -> "YYYY-MM-DDTHH:MM:SS.mmmZ" (ms in [0, MS_MAX]). */
@@ -559,44 +428,58 @@ static int decode_progress(json_t *d, const struct ev_head *h, struct ev_progres
     return build_metadata(d, h, p, errstr, errlen);
 }
 
+/* A text column from a string that may be NULL. */
+static void put_opt_text(struct pgwf_buf *b, const char *s)
+{
+    if (s)
+        pgwf_copy_text(b, s, strlen(s));
+    else
+        pgwf_copy_null(b);
+}
+
+/* The 's' line of a decoded progress event. */
+static void put_progress(struct pgwf_buf *b, long ev, const struct ev_head *h,
+                         const struct ev_progress *p)
+{
+    int processed = !strcmp(p->ev_status, "processing") || !strcmp(p->ev_status, "completed");
+    char started[96]; /* fits any struct tm, keeps -Wformat-truncation quiet */
+
+    fmt_ms(h->started_ms, started);
+    put_head(b, PGW_KIND_PROGRESS, ev, 0, h);
+    put_nulls(b, PR_COLS + NPR_FIELDS + AUTHOR_COLS);
+    pgwf_copy_lit(b, p->status);
+    pgwf_copy_lit(b, p->ev_status);
+    pgwf_copy_int(b, p->total);
+    pgwf_copy_int(b, p->progress);
+    put_opt_text(b, p->cursor);
+    pgwf_copy_lit(b, processed ? "t" : "f");
+    put_opt_text(b, p->error);
+    pgwf_copy_text(b, p->metadata, strlen(p->metadata));
+    pgwf_copy_int(b, h->seq);
+    pgwf_copy_lit(b, started);
+    pgwf_copy_int(b, h->chunk);
+    if (p->has_chunk_size)
+        pgwf_copy_int(b, p->chunk_size);
+    else
+        pgwf_copy_null(b);
+    pgwf_copy_int(b, p->requests);
+    pgwf_copy_int(b, p->points);
+    pgwf_buf_raw(b, "\n", 1);
+}
+
 int pgw_apply_progress(pgw *w, json_t *data, char *errstr, size_t errlen)
 {
+    struct pgwf_buf *rows = pgw_rows(w); /* borrowed */
     struct ev_head h;
     struct ev_progress p;
-    char rid[24], total[24], progress[24], seq[24], chunk[24], size[24], req[24], pts[24];
-    char started[96]; /* fits any struct tm, keeps -Wformat-truncation quiet */
     int rc = PGW_EBADEVENT;
 
     memset(&p, 0, sizeof p);
+    pgwf_buf_reset(rows);
     if (decode_head(data, 0, &h, errstr, errlen) || decode_progress(data, &h, &p, errstr, errlen))
         goto out;
-    snprintf(total, sizeof total, "%lld", (long long)p.total);
-    snprintf(progress, sizeof progress, "%lld", (long long)p.progress);
-    snprintf(seq, sizeof seq, "%lld", (long long)h.seq);
-    snprintf(chunk, sizeof chunk, "%lld", (long long)h.chunk);
-    snprintf(size, sizeof size, "%lld", (long long)p.chunk_size);
-    snprintf(req, sizeof req, "%lld", (long long)p.requests);
-    snprintf(pts, sizeof pts, "%lld", (long long)p.points);
-    fmt_ms(h.started_ms, started);
-
-    if ((rc = pgw_savepoint(w, errstr, errlen)) || (rc = repo_id(w, &h, rid, errstr, errlen)))
-        goto out;
-    {
-        int processed = !strcmp(p.ev_status, "processing") || !strcmp(p.ev_status, "completed");
-        const char *sp[12] = {rid,     h.backfill_id, p.status,   p.ev_status,
-                              total,   progress,      p.cursor,   processed ? "true" : "false",
-                              p.error, p.metadata,    seq,        started};
-
-        if ((rc = pgw_exec(w, "backfill state upsert", "pgw_state", 12, sp, NULL, errstr,
-                           errlen)))
-            goto out;
-    }
-    if (!strcmp(p.ev_status, "processing") && h.chunk >= 1) {
-        const char *cp[8] = {h.backfill_id, chunk,    rid, p.has_chunk_size ? size : NULL,
-                             progress,      p.cursor, req, pts};
-
-        rc = pgw_exec(w, "backfill chunk insert", "pgw_chunk", 8, cp, NULL, errstr, errlen);
-    }
+    put_progress(rows, pgw_event_index(w), &h, &p);
+    rc = pgw_stage(w, PGW_KIND_PROGRESS, repo_key(&h), errstr, errlen);
 out:
     free(p.cursor);
     free(p.error);

@@ -345,44 +345,6 @@ void pgwf_buf_lit(struct pgwf_buf *b, const char *s)
     pgwf_buf_raw(b, s, strlen(s));
 }
 
-void pgwf_buf_text(struct pgwf_buf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run, k;
-    char esc[6];
-
-    pgwf_buf_raw(b, "\"", 1);
-    while (i < len && !b->failed) {
-        /* copy the longest run that needs no escaping in one go */
-        for (run = i; run < len; run += k) {
-            k = p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' ? utf8_seq_len(p + run, len - run)
-                                                                   : 0;
-            if (!k)
-                break;
-        }
-        pgwf_buf_raw(b, s + i, run - i);
-        if ((i = run) >= len)
-            break;
-        if (p[i] == 0) {
-            /* dropped */
-        } else if (p[i] == '"' || p[i] == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)p[i];
-            pgwf_buf_raw(b, esc, 2);
-        } else if (p[i] < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[p[i] >> 4];
-            esc[5] = hex[p[i] & 15];
-            pgwf_buf_raw(b, esc, 6);
-        } else {
-            pgwf_buf_raw(b, "\\ufffd", 6); /* not the start of valid UTF-8 */
-        }
-        i++;
-    }
-    pgwf_buf_raw(b, "\"", 1);
-}
-
 void pgwf_buf_int(struct pgwf_buf *b, int64_t v)
 {
     char tmp[24];
@@ -402,4 +364,61 @@ void pgwf_buf_free(struct pgwf_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     b->failed = 0;
+}
+
+void pgwf_buf_reset(struct pgwf_buf *b)
+{
+    b->len = 0;
+    b->failed = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void pgwf_copy_text(struct pgwf_buf *b, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, run, k;
+
+    pgwf_buf_raw(b, "\t", 1);
+    while (i < len && !b->failed) {
+        /* copy the longest run that needs no escaping in one go */
+        for (run = i; run < len; run += k) {
+            k = p[run] && p[run] != '\\' && p[run] != '\t' && p[run] != '\n' && p[run] != '\r'
+                    ? utf8_seq_len(p + run, len - run)
+                    : 0;
+            if (!k)
+                break;
+        }
+        pgwf_buf_raw(b, s + i, run - i);
+        if ((i = run) >= len)
+            break;
+        if (p[i] == '\\')
+            pgwf_buf_raw(b, "\\\\", 2);
+        else if (p[i] == '\t')
+            pgwf_buf_raw(b, "\\t", 2);
+        else if (p[i] == '\n')
+            pgwf_buf_raw(b, "\\n", 2);
+        else if (p[i] == '\r')
+            pgwf_buf_raw(b, "\\r", 2);
+        else if (p[i] != 0) /* NUL is dropped */
+            pgwf_buf_raw(b, "\xEF\xBF\xBD", 3); /* not the start of valid UTF-8 */
+        i++;
+    }
+}
+
+void pgwf_copy_null(struct pgwf_buf *b)
+{
+    pgwf_buf_raw(b, "\t\\N", 3);
+}
+
+void pgwf_copy_int(struct pgwf_buf *b, int64_t v)
+{
+    pgwf_buf_raw(b, "\t", 1);
+    pgwf_buf_int(b, v);
+}
+
+void pgwf_copy_lit(struct pgwf_buf *b, const char *s)
+{
+    pgwf_buf_raw(b, "\t", 1);
+    pgwf_buf_lit(b, s);
 }

@@ -68,10 +68,9 @@ char *pgwf_clean(const char *s, size_t len, size_t *outlen);
  * allocation failure. */
 json_t *pgwf_clean_json(const char *s, size_t len);
 
-/* A growing buffer of JSON text for json_to_recordset parameters, built
- * without a jansson tree (an order of magnitude fewer allocations). Errors
- * are sticky: append freely, check pgwf_buf_str once at the end. Start
- * from {0} (all zero); data is owned. */
+/* A growing text buffer (the staged rows of an event, as COPY text).
+ * Errors are sticky: append freely, check pgwf_buf_str once at the end.
+ * Start from {0} (all zero); data is owned. */
 struct pgwf_buf {
     char *data;  /* owned, NUL-terminated when non-NULL */
     size_t len;
@@ -79,16 +78,11 @@ struct pgwf_buf {
     int failed;  /* an allocation failed; the content is incomplete */
 };
 
-/* Appends n raw bytes (the caller vouches they are valid JSON). */
+/* Appends n raw bytes. */
 void pgwf_buf_raw(struct pgwf_buf *b, const char *s, size_t n);
 
 /* Appends a raw NUL-terminated string. */
 void pgwf_buf_lit(struct pgwf_buf *b, const char *s);
-
-/* Appends s[0..len) as a JSON string literal of cleaned text: NUL bytes
- * dropped, invalid UTF-8 bytes as \ufffd, quotes, backslashes and control
- * characters escaped. Always valid JSON whatever the input bytes. */
-void pgwf_buf_text(struct pgwf_buf *b, const char *s, size_t len);
 
 /* Appends a decimal integer. */
 void pgwf_buf_int(struct pgwf_buf *b, int64_t v);
@@ -99,5 +93,25 @@ const char *pgwf_buf_str(const struct pgwf_buf *b);
 
 /* Frees the text and resets b to empty. */
 void pgwf_buf_free(struct pgwf_buf *b);
+
+/* Empties b, keeping its memory (and clearing a failure). */
+void pgwf_buf_reset(struct pgwf_buf *b);
+
+/* Fields of a line of COPY text format (tab-separated, \N for NULL), each
+ * appended with the tab that precedes it: */
+
+/* s[0..len) cleaned (NUL bytes dropped, invalid UTF-8 bytes as U+FFFD),
+ * with backslash, tab, newline and carriage return escaped. Always a valid
+ * field whatever the input bytes. */
+void pgwf_copy_text(struct pgwf_buf *b, const char *s, size_t len);
+
+/* NULL. */
+void pgwf_copy_null(struct pgwf_buf *b);
+
+/* A decimal integer. */
+void pgwf_copy_int(struct pgwf_buf *b, int64_t v);
+
+/* s as it is (the caller vouches it needs no escaping). */
+void pgwf_copy_lit(struct pgwf_buf *b, const char *s);
 
 #endif

@@ -7,6 +7,14 @@
  * database failure (the outcome of an interrupted COMMIT is unknown, so
  * the stored offsets are read back rather than guessed).
  *
+ * Overlap: when a batch is due its writes go out without waiting
+ * (pgw_commit_start) and the loop goes on consuming and decoding the next
+ * batch; sink_settle learns the outcome (pgw_commit_poll sends COMMIT once
+ * every statement worked) before the next batch is sent, before any other
+ * use of Postgres, and at shutdown. Only then are the Kafka offsets
+ * committed and the batch logged as committed. Events Postgres refuses at
+ * commit come back through sink_on_skip, named by partition and offset.
+ *
  * Postgres down: the batch is rolled back, every assigned partition is
  * paused (poll goes on, so the group membership stays), and reconnecting
  * is retried with exponential backoff (0.5 s doubling to 5 s). Once
@@ -28,6 +36,13 @@
 #define SINK_BACKOFF_FIRST_MS 500
 #define SINK_BACKOFF_MAX_MS 5000
 
+/* Where an event of the batch came from, to name it when Postgres refuses
+ * it at commit. */
+struct sink_pos {
+    int32_t partition;
+    int64_t offset;
+};
+
 struct sink {
     rd_kafka_t *rk;            /* owned */
     pgw *db;                   /* owned */
@@ -42,12 +57,22 @@ struct sink {
     double retry_at;
     double down_since;         /* isotime_mono() when Postgres went away */
     int64_t applied, skipped;  /* totals, for the log */
+    struct sink_pos *evpos;    /* owned: per pgw_apply call of the batch, where it came from */
+    size_t nevpos, evpos_cap;
+    /* the batch whose commit is in flight (pgw_commit_start) */
+    rd_kafka_topic_partition_list_t *fly_offsets; /* owned: its offsets, for Kafka; or NULL */
+    struct sink_pos *fly_evpos; /* owned: evpos of that batch */
+    size_t fly_nevpos, fly_evpos_cap;
+    int fly_events;
+    char fly_ranges[1024];     /* its offsets, for the debug log */
+    int settling;              /* inside pgw_commit_poll: skips are the in-flight batch's */
 };
 
 static void sink_reset_batch(sink *s)
 {
     s->in_batch = 0;
     s->batch_events = 0;
+    s->nevpos = 0;
     for (int i = 0; i < SINK_MAX_PARTITIONS; i++)
         s->next[i] = -1;
 }
@@ -91,41 +116,98 @@ static void sink_describe_batch(const sink *s, char *buf, size_t len)
     }
 }
 
-/* Commits the open batch: offsets, then COMMIT. Returns 0 or PGW_EDB. */
-static int sink_commit_batch(sink *s)
+/* The in-flight batch is gone (committed or not): forget it. */
+static void sink_forget_fly(sink *s)
+{
+    if (s->fly_offsets)
+        rd_kafka_topic_partition_list_destroy(s->fly_offsets);
+    s->fly_offsets = NULL;
+    s->fly_nevpos = 0;
+}
+
+/* Waits (or, !wait, looks) for the outcome of the commit in flight, if
+ * any. Committed: the Kafka offsets follow (a fallback position only;
+ * Postgres is the truth). Returns 0 (done or nothing in flight), 1 (still
+ * in flight) or PGW_EDB (not committed: the open batch is lost too). */
+static int sink_settle(sink *s, int wait)
 {
     char err[512];
-    rd_kafka_topic_partition_list_t *l;
+    int rc;
+
+    if (!pgw_commit_pending(s->db))
+        return 0;
+    s->settling = 1;
+    rc = pgw_commit_poll(s->db, wait, err, sizeof err);
+    s->settling = 0;
+    if (rc == 1)
+        return 1;
+    if (rc == PGW_OK) {
+        log_debug("committed a batch of %d events: offsets%s", s->fly_events, s->fly_ranges);
+        if (s->fly_offsets && s->fly_offsets->cnt > 0)
+            rd_kafka_commit(s->rk, s->fly_offsets, 1);
+    } else {
+        log_warn("batch of %d events not committed: %s", s->fly_events, err);
+    }
+    sink_forget_fly(s);
+    return rc;
+}
+
+/* The open batch's event positions become the in-flight batch's. */
+static void sink_evpos_to_fly(sink *s)
+{
+    struct sink_pos *t = s->fly_evpos;
+    size_t cap = s->fly_evpos_cap;
+
+    s->fly_evpos = s->evpos;
+    s->fly_evpos_cap = s->evpos_cap;
+    s->fly_nevpos = s->nevpos;
+    s->evpos = t;
+    s->evpos_cap = cap;
+    s->nevpos = 0;
+}
+
+/* Sends the open batch's writes and offsets (pgw_commit_start) and moves
+ * it in flight; sink_settle learns the outcome. Returns 0 or PGW_EDB. */
+static int sink_commit_start(sink *s)
+{
+    char err[512];
     int rc = PGW_OK;
 
     if (!s->in_batch)
         return 0;
-    l = rd_kafka_topic_partition_list_new(8);
+    if (sink_settle(s, 1) != 0)
+        return PGW_EDB;
+    s->fly_offsets = rd_kafka_topic_partition_list_new(8);
     for (int p = 0; p < SINK_MAX_PARTITIONS && rc == PGW_OK; p++) {
         if (s->next[p] < 0)
             continue;
         rc = pgw_set_offset(s->db, s->cfg.group, s->cfg.topic, p, s->next[p], err, sizeof err);
-        if (l)
-            rd_kafka_topic_partition_list_add(l, s->cfg.topic, p)->offset = s->next[p];
+        if (s->fly_offsets)
+            rd_kafka_topic_partition_list_add(s->fly_offsets, s->cfg.topic, p)->offset =
+                s->next[p];
     }
+    if (log_get_level() >= LOGL_DEBUG)
+        sink_describe_batch(s, s->fly_ranges, sizeof s->fly_ranges);
     if (rc == PGW_OK)
-        rc = pgw_commit(s->db, err, sizeof err);
-    if (rc == PGW_OK) {
-        if (log_get_level() >= LOGL_DEBUG) {
-            char ranges[1024];
-            sink_describe_batch(s, ranges, sizeof ranges);
-            log_debug("committed a batch of %d events: offsets%s", s->batch_events, ranges);
-        }
-        if (l && l->cnt > 0)
-            rd_kafka_commit(s->rk, l, 1); /* fallback position only; Postgres is the truth */
-    } else {
+        rc = pgw_commit_start(s->db, err, sizeof err);
+    s->fly_events = s->batch_events;
+    if (rc != PGW_OK) {
         log_warn("batch of %d events not committed: %s", s->batch_events, err);
         pgw_rollback(s->db);
+        sink_forget_fly(s);
+    } else {
+        sink_evpos_to_fly(s);
     }
-    if (l)
-        rd_kafka_topic_partition_list_destroy(l);
     sink_reset_batch(s);
     return rc;
+}
+
+/* Commits the open batch and waits for it. Returns 0 or PGW_EDB. */
+static int sink_commit_batch(sink *s)
+{
+    int rc = sink_commit_start(s);
+
+    return rc ? rc : sink_settle(s, 1);
 }
 
 static void sink_set_paused(sink *s, int pause)
@@ -140,8 +222,9 @@ static void sink_set_paused(sink *s, int pause)
 /* Postgres failed: drop the batch, stop consuming until it is back. */
 static void sink_db_failed(sink *s)
 {
-    pgw_rollback(s->db);
+    pgw_rollback(s->db); /* also abandons a commit in flight */
     sink_reset_batch(s);
+    sink_forget_fly(s);
     if (!s->db_down) {
         s->db_down = 1;
         s->down_since = isotime_mono();
@@ -209,8 +292,9 @@ static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *e = NULL;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        char why[512];
-        int unreadable = !s->db_down && sink_offsets_from_db(s, parts, why, sizeof why) < 0;
+        char why[512] = "the commit in flight failed";
+        int unreadable = !s->db_down && (sink_settle(s, 1) != 0 ||
+                                         sink_offsets_from_db(s, parts, why, sizeof why) < 0);
         log_info("assigned %d partitions", parts->cnt);
         if (cooperative)
             e = rd_kafka_incremental_assign(rk, parts);
@@ -224,7 +308,7 @@ static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (s->db_down)
             rd_kafka_pause_partitions(rk, parts);
     } else {
-        if (s->in_batch && sink_commit_batch(s) != PGW_OK)
+        if (!s->db_down && sink_commit_batch(s) != PGW_OK)
             sink_db_failed(s);
         log_info("revoked %d partitions", parts->cnt);
         if (cooperative)
@@ -236,6 +320,38 @@ static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         log_error("rebalance: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
     }
+}
+
+/* pgw_skip_fn: Postgres refused an event of the batch being committed. */
+static void sink_on_skip(void *ctx, size_t event, const char *why)
+{
+    sink *s = ctx; /* borrowed */
+    const struct sink_pos *pos = s->settling ? s->fly_evpos : s->evpos;
+    size_t n = s->settling ? s->fly_nevpos : s->nevpos;
+    const struct sink_pos *at = event < n ? &pos[event] : NULL;
+
+    s->skipped++;
+    s->applied--;
+    log_warn("skipping bad event at %s[%d]@%lld: %s", s->cfg.topic, at ? (int)at->partition : -1,
+             at ? (long long)at->offset : -1LL, why);
+}
+
+/* Notes where the next pgw_apply call's event came from. -1 if out of
+ * memory. */
+static int sink_note_pos(sink *s, const rd_kafka_message_t *m)
+{
+    if (s->nevpos == s->evpos_cap) {
+        size_t cap = s->evpos_cap ? s->evpos_cap * 2 : 256;
+        struct sink_pos *p = realloc(s->evpos, cap * sizeof *p);
+
+        if (!p)
+            return -1;
+        s->evpos = p;
+        s->evpos_cap = cap;
+    }
+    s->evpos[s->nevpos].partition = m->partition;
+    s->evpos[s->nevpos++].offset = m->offset;
+    return 0;
 }
 
 /* Applies one message inside the batch. Garbage is logged and skipped;
@@ -280,6 +396,9 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
             snprintf(err, sizeof err, "not an event envelope%s%s", root ? "" : ": ",
                      root ? "" : jerr.text);
         rc = PGW_EBADEVENT;
+    } else if (sink_note_pos(s, m) < 0) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = PGW_EDB;
     } else {
         rc = pgw_apply(s->db, json_string_value(name), data, err, sizeof err);
     }
@@ -315,7 +434,7 @@ int sink_run(sink *s)
         rd_kafka_message_t *m;
         if (s->db_down)
             sink_try_recover(s);
-        m = rd_kafka_consumer_poll(s->rk, s->in_batch ? 10 : 200);
+        m = rd_kafka_consumer_poll(s->rk, s->in_batch || pgw_commit_pending(s->db) ? 10 : 200);
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(m));
@@ -325,10 +444,13 @@ int sink_run(sink *s)
         }
         if (m)
             rd_kafka_message_destroy(m);
-        if (!s->db_down && sink_batch_due(s) && sink_commit_batch(s) != PGW_OK)
+        if (!s->db_down && sink_settle(s, 0) < 0)
+            sink_db_failed(s);
+        /* the next batch fills while the server commits this one */
+        if (!s->db_down && sink_batch_due(s) && sink_commit_start(s) != PGW_OK)
             sink_db_failed(s);
     }
-    if (!s->db_down && s->in_batch && sink_commit_batch(s) != PGW_OK)
+    if (!s->db_down && sink_commit_batch(s) != PGW_OK)
         log_warn("last batch not committed; it will be consumed again after a restart");
     log_info("%lld events applied, %lld skipped", (long long)s->applied, (long long)s->skipped);
     return 0;
@@ -356,6 +478,7 @@ sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, p
     s->db = db;
     s->cfg = *cfg;
     sink_reset_batch(s);
+    pgw_defer(db, sink_on_skip, s); /* Postgres's verdict on an event comes at commit */
     conf = kafka_conf_new(common->brokers, defaults, common->props, errstr, errlen);
     if (!conf)
         goto fail;
@@ -395,5 +518,8 @@ void sink_free(sink *s)
         rd_kafka_destroy(s->rk);
     }
     pgw_free(s->db);
+    sink_forget_fly(s);
+    free(s->evpos);
+    free(s->fly_evpos);
     free(s);
 }

@@ -7,7 +7,8 @@
  * CONNINFO names a server where the role may CREATE DATABASE. The test
  * works in databases of its own (pgw_test_<pid>[_race]) and drops them at
  * the end (PGW_TEST_KEEP=1 keeps the main one for a look), so it can run
- * repeatedly and in parallel with other tests. */
+ * repeatedly and in parallel with other tests. Batching mode (pgw_defer,
+ * pgw_commit_start) is tested in test_pgw_batch.c. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <jansson.h>
@@ -22,27 +23,15 @@
 
 #include "pg_writer.h"
 #include "pgw_migrations.h"
+#include "test_pgw.h"
 
-#define GROUP "backfill-sink"
-#define TOPIC "backfill.progress"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fputc('\n', stderr);                                                         \
-        }                                                                                \
-    } while (0)
+int failures;
 
 /* ---- SQL helpers on the test's own connection ---- */
 
 /* First column of the first row as a malloc'd string, "<null>", "<none>"
  * or "<error: ...>". */
-static char *q1(PGconn *c, const char *sql)
+char *q1(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
     char buf[512];
@@ -59,15 +48,7 @@ static char *q1(PGconn *c, const char *sql)
     return strdup(buf);
 }
 
-#define EXPECT_SQL(c, sql, want)                                                         \
-    do {                                                                                 \
-        char *got_ = q1((c), (sql));                                                     \
-        CHECK(got_ && !strcmp(got_, (want)), "%s\n    want %s\n    got  %s", (sql),      \
-              (want), got_ ? got_ : "(oom)");                                            \
-        free(got_);                                                                      \
-    } while (0)
-
-static int sql_ok(PGconn *c, const char *sql)
+int sql_ok(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -80,7 +61,7 @@ static int sql_ok(PGconn *c, const char *sql)
 
 /* Fingerprint of every row of the written tables, including xmin, which
  * changes on any UPDATE, even one that writes identical values. */
-static char *snapshot(PGconn *c)
+char *snapshot(PGconn *c)
 {
     return q1(c, "SELECT concat_ws(',',"
                  " (SELECT md5(string_agg(t::text, '|' ORDER BY t::text))"
@@ -164,7 +145,7 @@ static const char *PR_EVENT =
     "\"author\":{\"login\":\"Octo\",\"githubId\":583231,\"avatarUrl\":null,\"isBot\":false}}"
     "]}";
 
-static json_t *load(const char *text)
+json_t *load(const char *text)
 {
     json_error_t e;
     json_t *j = json_loads(text, JSON_ALLOW_NUL, &e);
@@ -178,7 +159,7 @@ static json_t *load(const char *text)
 
 /* The 3-PR event; PR 3's body holds invalid UTF-8 (a lone 0xff, a
  * truncated sequence) that JSON text cannot carry, so it is set directly. */
-static json_t *pr_event(void)
+json_t *pr_event(void)
 {
     static const char body[] = "ok \xff mid \xe2\x82 end \xc3";
     json_t *d = load(PR_EVENT);
@@ -191,7 +172,7 @@ static json_t *pr_event(void)
     return d;
 }
 
-static json_t *progress(const char *bf, long long seq, const char *status, int prog, int chunk,
+json_t *progress(const char *bf, long long seq, const char *status, int prog, int chunk,
                         int chunk_size, long long started, const char *cursor, const char *error)
 {
     json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:i, s:i, s:s?, s:s,"
@@ -237,7 +218,7 @@ static int batch1(pgw *w, const char *name, json_t *data, int64_t offset)
 }
 
 /* Moves an event to another repository with fresh pull-request ids. */
-static void retarget(json_t *ev, const char *owner, const char *name, long long id_base)
+void retarget(json_t *ev, const char *owner, const char *name, long long id_base)
 {
     json_t *prs = json_object_get(ev, "pullRequests");
     char full[128], id[24];
@@ -719,6 +700,7 @@ int main(int argc, char **argv)
     test_progress(w, c);
     test_bad_events(w, c);
     test_rollback_and_reconnect(w, c);
+    test_batching(w, c);
     if (argc == 4)
         bench(w, strtol(argv[3], NULL, 10));
 

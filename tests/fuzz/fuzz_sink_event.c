@@ -1,14 +1,17 @@
 /* fuzz_sink_event: the sink's event path without Postgres. Arbitrary bytes
  * are read as a message of the progress topic the way sink_batch.c does
  * (json_loadb with JSON_ALLOW_NUL, then "name" and "data"), and handed to
- * the appliers of sink/pgw_events.c. pg_writer.c is replaced by the two
- * stubs below, so every event that passes validation reaches its
- * statements, whose parameters are then checked instead of executed.
+ * the decoders of sink/pgw_events.c. pg_writer.c and pgw_stage.c are
+ * replaced by the stubs below, so every event that passes validation
+ * reaches pgw_stage, whose COPY text is then checked instead of sent.
  *
- * Checks: the appliers return PGW_OK or PGW_EBADEVENT with a reason;
- * every parameter handed to libpq is valid UTF-8 without NUL (Postgres
- * text can hold nothing else); the recordset parameters (pull requests,
- * contributors) are JSON arrays and the progress metadata a JSON object. */
+ * Checks: the decoders return PGW_OK or PGW_EBADEVENT with a reason; the
+ * staged text is valid UTF-8 without NUL (Postgres text can hold nothing
+ * else), made of whole lines of exactly the staging table's 42 columns
+ * whose kind matches the event, and a progress line's metadata column is
+ * a JSON object. */
+#define _POSIX_C_SOURCE 200809L /* strndup */
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,43 +21,79 @@
 #include "pgw_internal.h"
 
 #define EVENT_MAX_BYTES (1u << 20) /* the sink caps at 16 MiB; keep runs fast */
+#define STAGE_COLS 42
+#define METADATA_COL 35
 
-static json_t *parse_param(const char *text)
+static struct pgwf_buf rows; /* the stub writer's only buffer */
+
+/* Stub of pg_writer.c. */
+long pgw_event_index(const pgw *w)
 {
-    json_error_t jerr;
-    return json_loads(text, 0, &jerr);
+    (void)w;
+    return 7;
 }
 
-/* Stub of pg_writer.c: nothing to open. */
-int pgw_savepoint(pgw *w, char *errstr, size_t errlen)
+/* Stub of pg_writer.c. */
+struct pgwf_buf *pgw_rows(pgw *w)
 {
-    (void)w, (void)errstr, (void)errlen;
-    return PGW_OK;
+    (void)w;
+    return &rows;
 }
 
-/* Stub of pg_writer.c: checks the parameters; the repository upsert
- * answers one row with id "1". */
-int pgw_exec(pgw *w, const char *what, const char *stmt, int nparams, const char *const *params,
-             PGresult **res, char *errstr, size_t errlen)
+/* Checks one line (without its newline) of kind `kind`. */
+static void check_line(const char *l, size_t n, int kind)
 {
-    json_t *j = NULL;
-    int i;
+    size_t i, cols = 1, start = 0;
+    char *meta = NULL;
 
-    (void)w, (void)what, (void)errstr, (void)errlen;
-    for (i = 0; i < nparams; i++)
-        FUZZ_CHECK(!params[i] || pgwf_is_clean(params[i], strlen(params[i])));
-    if (!strcmp(stmt, "pgw_prs") || !strcmp(stmt, "pgw_contrib")) {
-        j = parse_param(params[!strcmp(stmt, "pgw_prs") ? 2 : 0]);
-        FUZZ_CHECK(json_is_array(j) && json_array_size(j) > 0);
-    } else if (!strcmp(stmt, "pgw_state")) {
-        j = parse_param(params[9]);
-        FUZZ_CHECK(json_is_object(j));
+    FUZZ_CHECK(n >= 1 && (l[0] == kind || (kind == PGW_KIND_HEAD && l[0] == PGW_KIND_PR)));
+    for (i = 0; i <= n; i++) {
+        if (i < n && l[i] != '\t')
+            continue;
+        if (cols - 1 == METADATA_COL && l[0] == PGW_KIND_PROGRESS) {
+            meta = strndup(l + start, i - start);
+            FUZZ_CHECK(meta != NULL);
+        }
+        start = i + 1;
+        cols += i < n;
     }
-    json_decref(j);
-    if (res) {
-        PGresAttDesc col = {.name = "id", .typid = 20, .typlen = 8, .atttypmod = -1};
-        *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-        FUZZ_CHECK(*res && PQsetResultAttrs(*res, 1, &col) && PQsetvalue(*res, 0, 0, "1", 1));
+    FUZZ_CHECK(cols == STAGE_COLS);
+    if (meta) {
+        json_error_t jerr;
+        json_t *j;
+        char *r = meta, *q = meta;
+
+        for (; *r; r++, q++) { /* undo the COPY escapes: \\ and \t \n \r */
+            if (*r == '\\' && r[1]) {
+                r++;
+                *q = *r == 't' ? '\t' : *r == 'n' ? '\n' : *r == 'r' ? '\r' : *r;
+            } else {
+                *q = *r;
+            }
+        }
+        *q = '\0';
+        j = json_loads(meta, 0, &jerr);
+        FUZZ_CHECK(json_is_object(j));
+        json_decref(j);
+        free(meta);
+    }
+}
+
+/* Stub of pgw_stage.c: checks the staged COPY text. */
+int pgw_stage(pgw *w, int kind, uint64_t key, char *errstr, size_t errlen)
+{
+    const char *t = pgwf_buf_str(&rows), *nl;
+    size_t off = 0;
+
+    (void)w, (void)key, (void)errstr, (void)errlen;
+    FUZZ_CHECK(t != NULL && rows.len > 0 && t[rows.len - 1] == '\n');
+    FUZZ_CHECK(pgwf_is_clean(t, rows.len));
+    while (off < rows.len) {
+        nl = memchr(t + off, '\n', rows.len - off);
+        FUZZ_CHECK(nl != NULL);
+        FUZZ_CHECK(memchr(t + off, '\r', (size_t)(nl - t) - off) == NULL);
+        check_line(t + off, (size_t)(nl - t) - off, kind);
+        off = (size_t)(nl - t) + 1;
     }
     return PGW_OK;
 }
@@ -84,5 +123,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(rc == PGW_OK || (memchr(err, '\0', sizeof err) && err[0] != '\0'));
     }
     json_decref(root);
+    pgwf_buf_free(&rows);
     return 0;
 }

@@ -8,7 +8,8 @@
     loses nothing.
 15. Replayed, duplicated and stale events (same backfillId and seq, older
     seq, older data) change nothing, not even a timestamp; progress never
-    goes backwards."""
+    goes backwards. An event Postgres refuses inside a big batch is skipped
+    and the rest of the batch lands."""
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import uuid
 import psycopg
 
 from harness import (ENV_DIR, TEN_REPOS, Pipeline, Proc, Simulator, binary, consume_raw,
-                     end_offsets, produce_raw, table_dump, wait_for)
+                     create_topic, end_offsets, produce_raw, table_dump, wait_for)
 
 PARTITIONS = 12
 COMMITTED = re.compile(r"committed a batch of (\d+) events: offsets((?: \[\d+\] \d+\.\.\d+)*)")
@@ -367,3 +368,55 @@ def test_replayed_and_stale_events_change_nothing(pipeline):
           f"({cells} values, timestamps included) unchanged, {len(before['progressive_backfill_state'])}"
           f" state rows keep "
           f"their newest seq; {rows} pull requests")
+
+
+def pr_event(repo, seq, prs):
+    owner, name = repo.split("/")
+    data = {"repository": repo, "owner": owner, "name": name, "repositoryId": None,
+            "backfillId": f"bf-{name}", "seq": seq, "chunk": seq, "startedAt": 1764360000000,
+            "pullRequests": prs}
+    env = {"name": "backfill/pull_requests", "id": str(uuid.uuid4()), "ts": 1764360000000, "v": 1,
+           "data": data}
+    return {"key": repo.encode(), "value": json.dumps(env, separators=(",", ":")).encode()}
+
+
+def a_pr(repo, num, title, updated="2026-01-01T00:00:00Z", created="2025-12-01T00:00:00Z"):
+    return {"githubId": str(7_000_000 + num), "number": num, "title": title, "body": None,
+            "state": "open", "draft": False, "merged": False, "createdAt": created,
+            "updatedAt": updated, "closedAt": None, "mergedAt": None, "additions": 1,
+            "deletions": 0, "changedFiles": 1, "baseBranch": "main", "headBranch": f"h{num}",
+            "url": f"https://github.com/{repo}/pull/{num}",
+            "author": {"login": f"u{num % 7}", "githubId": 500 + num % 7, "avatarUrl": None,
+                       "isBot": False}}
+
+
+def test_event_postgres_refuses_is_skipped_inside_a_big_batch(pipeline):
+    """One batch of 43 events, written with one statement per table: an
+    event Postgres refuses (February 30) is skipped with a log line naming
+    its offset, the 42 others land, and pull requests repeated across
+    events end as if applied one by one (newest updatedAt wins)."""
+    msgs = []
+    for i in range(40):
+        repo = f"big/r{i % 4}"
+        msgs.append(pr_event(repo, i + 1, [a_pr(repo, i * 10 + j + 1, f"t{i}") for j in range(10)]))
+    ghost = "big/ghost"
+    msgs.insert(17, pr_event(ghost, 1, [a_pr(ghost, 9001, "x", created="2026-02-30T00:00:00Z")]))
+    # event 3's pull requests again, newer; event 5's again, older
+    msgs.append(pr_event("big/r3", 41, [a_pr("big/r3", 30 + j + 1, "newer",
+                                             updated="2026-01-02T00:00:00Z") for j in range(10)]))
+    msgs.append(pr_event("big/r1", 42, [a_pr("big/r1", 50 + j + 1, "older",
+                                             updated="2025-12-31T00:00:00Z") for j in range(10)]))
+    create_topic(pipeline.kafka, pipeline.progress_topic, PARTITIONS)
+    produce_raw(pipeline.kafka, pipeline.progress_topic, msgs, partition=0)
+    sink = pipeline.start("backfill-sink", "-v", "--batch-size", "500", "--batch-ms", "3000")
+    wait_for(lambda: caught_up(pipeline), 60, "the sink to reach the end offset")
+
+    assert pipeline.query("SELECT count(*) FROM pull_requests")[0][0] == 400
+    assert pipeline.query("SELECT count(*) FROM repositories WHERE name = 'ghost'")[0][0] == 0
+    titles = dict(pipeline.query("SELECT number / 10, string_agg(DISTINCT title, ',')"
+                                 " FROM pull_requests WHERE mod(number, 10) <> 0 GROUP BY 1"))
+    assert titles[3] == "newer" and titles[5] == "t5" and titles[4] == "t4", titles
+    out = sink.output()
+    skipped = re.findall(r"skipping bad event at \S+\[0\]@(\d+): (.*)", out)
+    assert [int(o) for o, _ in skipped] == [17] and "[22008]" in skipped[0][1], skipped
+    assert len(COMMITTED.findall(out)) == 1, "not one batch"
