@@ -108,8 +108,12 @@ void outbox_free(outbox *ob)
 {
     if (!ob)
         return;
-    if (rd_kafka_flush(ob->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rd_kafka_flush(ob->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("%d messages still unacknowledged at shutdown", rd_kafka_outq_len(ob->rk));
+        /* their delivery reports (which free the tags) come from the purge */
+        rd_kafka_purge(ob->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(ob->rk, 1000);
+    }
     rd_kafka_destroy(ob->rk);
     free(ob);
 }

@@ -422,19 +422,27 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
     return PGW_OK;
 }
 
-static int sink_batch_due(const sink *s)
+/* A batch is written when it is full, when it is batch_ms old, or as soon
+ * as nothing more is waiting to be consumed (idle: the last poll came back
+ * empty) and no earlier batch is still committing: under load batches
+ * fill up; a trickle of live events is written within a poll interval
+ * instead of batch_ms later. */
+static int sink_batch_due(const sink *s, int idle)
 {
     return s->in_batch && (s->batch_events >= s->cfg.batch_size ||
-                           (isotime_mono() - s->batch_started) * 1000.0 >= s->cfg.batch_ms);
+                           (isotime_mono() - s->batch_started) * 1000.0 >= s->cfg.batch_ms ||
+                           (idle && !pgw_commit_pending(s->db)));
 }
 
 int sink_run(sink *s)
 {
     while (!*s->cfg.stop) {
         rd_kafka_message_t *m;
+        int idle;
         if (s->db_down)
             sink_try_recover(s);
         m = rd_kafka_consumer_poll(s->rk, s->in_batch || pgw_commit_pending(s->db) ? 10 : 200);
+        idle = !m;
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(m));
@@ -447,7 +455,7 @@ int sink_run(sink *s)
         if (!s->db_down && sink_settle(s, 0) < 0)
             sink_db_failed(s);
         /* the next batch fills while the server commits this one */
-        if (!s->db_down && sink_batch_due(s) && sink_commit_start(s) != PGW_OK)
+        if (!s->db_down && sink_batch_due(s, idle) && sink_commit_start(s) != PGW_OK)
             sink_db_failed(s);
     }
     if (!s->db_down && sink_commit_batch(s) != PGW_OK)
