@@ -237,6 +237,7 @@ int main(int argc, char **argv)
     struct repo_list list;
     struct delivery *dl = NULL;
     rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *rkt = NULL;
     int rc = 2, pr, failed;
     char err[512];
 
@@ -269,6 +270,9 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
+    /* held until the end: a topic handle dropped here makes librdkafka
+     * forget the leaders, and the first 10,000 messages queue unpartitioned */
+    rkt = rd_kafka_topic_new(rk, o.cancel ? o.common.control_topic : o.common.jobs_topic, NULL);
     kafka_warm_topic(rk, o.cancel ? o.common.control_topic : o.common.jobs_topic, 5000);
     failed = publish_all(rk, &o, &list, dl);
     log_info("%s %zu of %zu repositories (%zu rejected, %d not delivered)",
@@ -276,6 +280,8 @@ int main(int argc, char **argv)
              list.n + list.rejected, list.rejected, failed);
     rc = failed || list.rejected ? 1 : 0;
 done:
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
     if (rk)
         rd_kafka_destroy(rk);
     free(dl);

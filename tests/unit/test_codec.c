@@ -1,7 +1,10 @@
 /* Unit tests: the job codec, the checkpoint codec and the GitHub response
  * parser — round trips, limits and hostile input. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "check.h"
 #include "checkpoint.h"
@@ -49,6 +52,42 @@ static void test_job(void)
     CHECK(!decodes("{\"name\":\"repository/backfill.initial\",\"id\":\"x\",\"ts\":1,\"v\":1,"
                    "\"data\":{\"owner\":\"a\",\"name\":\"\xff\"}}"));
     CHECK(job_decode("", 0, &back, err, sizeof err) == -1);
+}
+
+/* The job envelope is written by hand: it must be the JSON jansson would
+ * write for the same values, whatever text the trigger holds. */
+static void test_job_encoding_matches_jansson(void)
+{
+    static const char *const triggers[] = {
+        "", "bulk_add_cli", "quote \" backslash \\ slash /", "tab\t nl\n cr\r \x01\x1f del\x7f",
+        "ünïcödé ✓ 漢字 🎉", "<b>&amp;</b>"};
+    struct job j;
+    json_error_t jerr;
+
+    for (size_t i = 0; i < sizeof triggers / sizeof triggers[0]; i++) {
+        json_t *data, *want, *got;
+        char *s;
+        job_init(&j, "Some-Org", "repo.name_1", triggers[i]);
+        j.repository_id = i % 2 ? 0 : 123456789012345;
+        s = job_encode(&j);
+        CHECK(s != NULL);
+        got = s ? json_loads(s, 0, &jerr) : NULL;
+        data = json_pack("{s:s, s:s, s:i, s:i}", "owner", j.owner, "name", j.name, "maxPRs",
+                         j.max_prs, "sinceDays", j.since_days);
+        if (j.repository_id > 0)
+            json_object_set_new(data, "repositoryId", json_integer(j.repository_id));
+        if (j.triggered_from[0])
+            json_object_set_new(data, "triggeredFrom", json_string(j.triggered_from));
+        want = json_pack("{s:s, s:s, s:I, s:i, s:o}", "name", EVENT_JOB, "id", j.id, "ts",
+                         (json_int_t)j.ts, "v", 1, "data", data);
+        CHECK(got != NULL && json_equal(got, want));
+        json_decref(got);
+        json_decref(want);
+        free(s);
+    }
+    job_init(&j, "a", "b", "");
+    snprintf(j.triggered_from, sizeof j.triggered_from, "%s", "bad \xff utf-8");
+    CHECK(job_encode(&j) == NULL);
 }
 
 static void test_checkpoint(void)
@@ -172,6 +211,7 @@ static void test_github(void)
 int main(void)
 {
     test_job();
+    test_job_encoding_matches_jansson();
     test_checkpoint();
     test_github();
     return CHECK_DONE();
