@@ -21,7 +21,7 @@
 #include "pg_writer.h"
 #include "sink_batch.h"
 
-enum { OPT_GROUP = CLI_OPT_FIRST_FREE, OPT_BATCH_SIZE, OPT_BATCH_MS };
+enum { OPT_GROUP = CLI_OPT_FIRST_FREE, OPT_BATCH_SIZE, OPT_BATCH_MS, OPT_BATCH_IDLE_MS };
 
 static volatile sig_atomic_t stop_requested;
 
@@ -43,8 +43,9 @@ static void usage(FILE *f)
             "Sink:\n"
             "  -G, --group ID          consumer group (env BACKFILL_SINK_GROUP, default backfill-sink)\n"
             "  --batch-size N          events per transaction at most (default 50; each holds up to 100 PRs)\n"
-            "  --batch-ms N            longest wait to fill a batch while events keep coming\n"
-            "                          (default 200); once none is waiting it is written at once\n"
+            "  --batch-ms N            longest wait to fill a batch (default 200)\n"
+            "  --batch-idle-ms N       write the batch once no event came for N ms (default 20;\n"
+            "                          0: only --batch-size and --batch-ms close a batch)\n"
             "Postgres:\n"
             "  env DATABASE_URL        libpq connection string or URI (may hold a password; it is\n"
             "                          never logged). Unset: libpq defaults (PGHOST, PGUSER, ...).\n"
@@ -61,6 +62,7 @@ static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_c
                                              {"group", required_argument, 0, 'G'},
                                              {"batch-size", required_argument, 0, OPT_BATCH_SIZE},
                                              {"batch-ms", required_argument, 0, OPT_BATCH_MS},
+                                             {"batch-idle-ms", required_argument, 0, OPT_BATCH_IDLE_MS},
                                              {0, 0, 0, 0}};
     int opt, bad = 0;
     const char *g = getenv("BACKFILL_SINK_GROUP");
@@ -80,6 +82,8 @@ static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_c
             bad |= cli_parse_int("--batch-size", optarg, 1, 1000000, &cfg->batch_size);
         else if (opt == OPT_BATCH_MS)
             bad |= cli_parse_int("--batch-ms", optarg, 0, 60000, &cfg->batch_ms);
+        else if (opt == OPT_BATCH_IDLE_MS)
+            bad |= cli_parse_int("--batch-idle-ms", optarg, 0, 60000, &cfg->batch_idle_ms);
         else
             return -1;
     }
@@ -120,7 +124,8 @@ static pgw *connect_db(const char *conninfo)
 int main(int argc, char **argv)
 {
     struct cli_common common;
-    struct sink_config cfg = {.group = "backfill-sink", .batch_size = 50, .batch_ms = 200};
+    struct sink_config cfg = {.group = "backfill-sink", .batch_size = 50, .batch_ms = 200,
+                              .batch_idle_ms = 20};
     struct sigaction sa;
     const char *conninfo = getenv("DATABASE_URL");
     sink *s = NULL;

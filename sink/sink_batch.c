@@ -50,6 +50,7 @@ struct sink {
     int in_batch;              /* a transaction is open */
     int batch_events;
     double batch_started;
+    double last_event;         /* isotime_mono() when the last message arrived */
     int64_t next[SINK_MAX_PARTITIONS]; /* per partition: next offset in this batch, -1 none */
     int64_t first[SINK_MAX_PARTITIONS]; /* per partition: first offset in this batch */
     int db_down;               /* waiting for Postgres to come back */
@@ -422,27 +423,29 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
     return PGW_OK;
 }
 
-/* A batch is written when it is full, when it is batch_ms old, or as soon
- * as nothing more is waiting to be consumed (idle: the last poll came back
- * empty) and no earlier batch is still committing: under load batches
- * fill up; a trickle of live events is written within a poll interval
- * instead of batch_ms later. */
-static int sink_batch_due(const sink *s, int idle)
+/* A batch is written when it is full, when it is batch_ms old, or once no
+ * event came for batch_idle_ms and no earlier batch is still committing:
+ * under load batches fill up; a trickle of live events is written within
+ * batch_idle_ms instead of batch_ms later. */
+static int sink_batch_due(const sink *s)
 {
-    return s->in_batch && (s->batch_events >= s->cfg.batch_size ||
-                           (isotime_mono() - s->batch_started) * 1000.0 >= s->cfg.batch_ms ||
-                           (idle && !pgw_commit_pending(s->db)));
+    double now = isotime_mono();
+    return s->in_batch &&
+           (s->batch_events >= s->cfg.batch_size ||
+            (now - s->batch_started) * 1000.0 >= s->cfg.batch_ms ||
+            (s->cfg.batch_idle_ms > 0 && (now - s->last_event) * 1000.0 >= s->cfg.batch_idle_ms &&
+             !pgw_commit_pending(s->db)));
 }
 
 int sink_run(sink *s)
 {
     while (!*s->cfg.stop) {
         rd_kafka_message_t *m;
-        int idle;
         if (s->db_down)
             sink_try_recover(s);
         m = rd_kafka_consumer_poll(s->rk, s->in_batch || pgw_commit_pending(s->db) ? 10 : 200);
-        idle = !m;
+        if (m)
+            s->last_event = isotime_mono();
         if (m && m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(m));
@@ -455,7 +458,7 @@ int sink_run(sink *s)
         if (!s->db_down && sink_settle(s, 0) < 0)
             sink_db_failed(s);
         /* the next batch fills while the server commits this one */
-        if (!s->db_down && sink_batch_due(s, idle) && sink_commit_start(s) != PGW_OK)
+        if (!s->db_down && sink_batch_due(s) && sink_commit_start(s) != PGW_OK)
             sink_db_failed(s);
     }
     if (!s->db_down && sink_commit_batch(s) != PGW_OK)

@@ -16,6 +16,7 @@ struct sink_config {
     const char *topic;  /* borrowed */
     int batch_size;
     int batch_ms;
+    int batch_idle_ms;  /* write the batch once no event came for this long (0: never) */
     volatile sig_atomic_t *stop; /* borrowed: set by the signal handler */
 };
 
