@@ -262,6 +262,7 @@ int main(int argc, char **argv)
     rk = dl ? producer_new(&o.common) : NULL;
     if (!rk)
         goto done;
+    const char *target = o.cancel ? o.common.control_topic : o.common.jobs_topic;
     struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
                                    {o.common.progress_topic, o.common.partitions},
                                    {o.common.dlq_topic, 1},
@@ -272,8 +273,8 @@ int main(int argc, char **argv)
     }
     /* held until the end: a topic handle dropped here makes librdkafka
      * forget the leaders, and the first 10,000 messages queue unpartitioned */
-    rkt = rd_kafka_topic_new(rk, o.cancel ? o.common.control_topic : o.common.jobs_topic, NULL);
-    kafka_warm_topic(rk, o.cancel ? o.common.control_topic : o.common.jobs_topic, 5000);
+    rkt = rd_kafka_topic_new(rk, target, NULL);
+    kafka_warm_topic(rk, target, 5000);
     failed = publish_all(rk, &o, &list, dl);
     log_info("%s %zu of %zu repositories (%zu rejected, %d not delivered)",
              o.cancel ? "cancelled" : "queued", list.n - (size_t)failed,

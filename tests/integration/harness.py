@@ -391,3 +391,18 @@ def start_workers(pipeline, n, *args, partitions=12):
                 and len(set().union(*sets)) == partitions)
     wait_for(settled, 60, f"{n} consumers to share {partitions} partitions")
     return procs
+
+
+def check_rows(pipeline, repo):
+    """The repository's stored pull requests (number, id, state) are exactly
+    the simulator's expected ones. Returns the expected answer (its
+    "expected" list and "min_pages")."""
+    exp = pipeline.sim.expected(repo)
+    want = sorted((p["number"], int(p["githubId"]), p["state"].lower()) for p in exp["expected"])
+    rows = pipeline.query(
+        "SELECT p.number, p.github_id, p.state FROM pull_requests p"
+        " JOIN repositories r ON r.id = p.repository_id"
+        " WHERE lower(r.owner) = lower(%s) AND lower(r.name) = lower(%s) ORDER BY p.number",
+        *repo.split("/"))
+    assert sorted(rows) == want, f"{repo}: pull requests differ from the simulator's"
+    return exp
