@@ -6,7 +6,9 @@
 #   1. Debian packages (compilers, C libraries, kcat, the Postgres server...)
 #   2. Python venv at .cache/venv from tests/requirements.txt
 #   3. `npm ci` in tests/graphql (when its package-lock.json exists)
-#   4. Apache Kafka jars into .cache/kafka-libs (Maven, from tests/env/pom.xml)
+#   4. Apache Kafka jars, one directory per tests/env/kafka-*/pom.xml, in
+#      ~/.cache/backfill (shared by every clone; tests/env/kafka-libs.sh)
+#   5. librdkafka, built from Debian's source tarball (scripts/librdkafka.sh)
 #
 # usage: scripts/install-deps.sh [--force]   (--force redoes steps 2-4)
 #
@@ -33,7 +35,9 @@ mkdir -p "$cache"
 # --- 1. Debian packages -------------------------------------------------------
 packages=(
     build-essential cmake pkg-config
-    librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev
+    libjansson-dev libcurl4-openssl-dev libpq-dev
+    # what scripts/librdkafka.sh builds librdkafka with (not Debian's 2.0.2)
+    libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev
     kcat
     postgresql postgresql-client
     clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: only a Recommends of clang-14
@@ -107,26 +111,47 @@ if [[ -f $gql/package-lock.json && -f $gql/package.json ]]; then
 fi
 
 # --- 4. Kafka jars ----------------------------------------------------------------
+# One jar directory per Kafka version that has a tests/env/kafka-*/pom.xml (the
+# default broker and the 3.9 smoke one). tests/env/kafka-libs.sh names it: a
+# directory outside the clone keyed by the pom's hash, so a fresh clone on this
+# machine finds it filled; kafka.sh and the tests ask the same script.
 need java "Java 17 is expected"
 need mvn "Maven is expected"
-pom=$root/tests/env/pom.xml
-libs=$cache/kafka-libs
-stamp=$(sha "$pom")
-if ((force)) || [[ $(cat "$libs/.stamp" 2>/dev/null) != "$stamp" ]] ||
-    ! compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
-    say "fetching Kafka jars into $libs (Maven)"
-    rm -rf "$libs.tmp"
-    if ! mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$pom" \
-        dependency:copy-dependencies -DoutputDirectory="$libs.tmp" >"$cache/mvn.log" 2>&1; then
-        sed 's/\x1b\[[0-9;]*m//g' "$cache/mvn.log" | tail -n 40 >&2
-        die "mvn dependency:copy-dependencies failed (is Maven Central reachable?)"
+kafka_libs=$root/tests/env/kafka-libs.sh
+mapfile -t kafka_versions < <(bash "$kafka_libs" --all) && ((${#kafka_versions[@]})) ||
+    die "tests/env/kafka-libs.sh --all listed no Kafka version"
+rm -rf "$cache/kafka-libs" "$cache/kafka-libs.tmp" "$cache/mvn.log"  # the old in-clone place
+for kv in "${kafka_versions[@]}"; do
+    pom=$(bash "$kafka_libs" --pom "$kv") && libs=$(bash "$kafka_libs" "$kv") ||
+        die "tests/env/kafka-libs.sh cannot place Kafka $kv"
+    stamp=$(sha256sum <"$pom" | cut -c1-64)  # the content's, not the path's: clones share it
+    if ((force)) || [[ $(cat "$libs/.stamp" 2>/dev/null) != "$stamp" ]] ||
+        ! compgen -G "$libs/kafka_2.13-$kv.jar" >/dev/null; then
+        say "fetching Kafka $kv jars into $libs (Maven)"
+        mkdir -p "$(dirname "$libs")"
+        # Filled under a private name and renamed whole, so a reader (or a
+        # second install-deps from another clone) never sees half a directory.
+        tmp=$(mktemp -d "$libs.tmp.XXXXXX")
+        if ! mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$pom" \
+            dependency:copy-dependencies -DoutputDirectory="$tmp" >"$cache/mvn-kafka-$kv.log" 2>&1; then
+            rm -rf "$tmp"
+            sed 's/\x1b\[[0-9;]*m//g' "$cache/mvn-kafka-$kv.log" | tail -n 40 >&2
+            die "mvn dependency:copy-dependencies for Kafka $kv failed (is Maven Central reachable?)"
+        fi
+        compgen -G "$tmp/kafka_2.13-$kv.jar" >/dev/null || { rm -rf "$tmp"; die "no kafka_2.13-$kv jar was fetched"; }
+        echo "$stamp" >"$tmp/.stamp"
+        rm -rf "$libs.old.$$"
+        if [[ -e $libs ]]; then mv -T "$libs" "$libs.old.$$"; fi
+        mv -T "$tmp" "$libs" || die "could not move $tmp to $libs"
+        rm -rf "$libs.old.$$"
+    else
+        say "Kafka $kv jars: up to date ($libs)"
     fi
-    compgen -G "$libs.tmp/kafka_2.13-*.jar" >/dev/null || die "no kafka_2.13 jar was fetched"
-    echo "$stamp" >"$libs.tmp/.stamp"
-    rm -rf "$libs"
-    mv "$libs.tmp" "$libs"
-else
-    say "Kafka jars: up to date"
-fi
+done
+
+# --- 5. librdkafka -------------------------------------------------------------------
+# Built once per machine from Debian's source tarball (pinned by SHA-256) into
+# a cache outside the repository; CMakeLists.txt finds it there.
+bash "$root/scripts/librdkafka.sh" install || die "building librdkafka failed"
 
 say "done in $((SECONDS - t_start))s"

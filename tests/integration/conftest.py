@@ -1,7 +1,13 @@
 """Fixtures: one real Kafka broker and one real Postgres server for the
 session (started by tests/env/*.sh in temporary directories, or taken from
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), a GitHub simulator and an
-isolated pipeline per test."""
+isolated pipeline per test.
+
+The broker is Apache Kafka as it ships (tests/env/kafka.sh), version
+KAFKA_VERSION: unset for the default (4.4.0), KAFKA_VERSION=3.9.1 for the
+smoke run against the last 3.x release (both fetched by
+scripts/install-deps.sh). The same variable reaches every kafka.sh and
+kafka-run-class.sh the tests start."""
 import os
 import shutil
 import subprocess
@@ -9,7 +15,7 @@ import tempfile
 
 import pytest
 
-from harness import ENV_DIR, Pipeline, Simulator
+from harness import ENV_DIR, Pipeline, Simulator, kafka_libs, kafka_sh, kafka_version
 
 
 def _start(script, workdir):
@@ -25,14 +31,30 @@ def _stop(script, workdir):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def pytest_report_header(config):
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return f"kafka: {os.environ['KAFKA_BOOTSTRAP_SERVERS']} (KAFKA_BOOTSTRAP_SERVERS)"
+    if os.environ.get("KAFKA_LIBS"):
+        return f"kafka: stock config, jars in {os.environ['KAFKA_LIBS']} (KAFKA_LIBS)"
+    try:
+        return f"kafka: Apache Kafka {kafka_version()}, stock config, jars in {kafka_libs()}"
+    except RuntimeError as e:  # an unknown KAFKA_VERSION: the kafka fixture says so
+        return f"kafka: {e}"
+
+
 @pytest.fixture(scope="session")
 def kafka():
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
+    if not os.environ.get("KAFKA_LIBS"):
+        try:
+            kafka_libs()  # KAFKA_VERSION names a version there is a pom for
+        except RuntimeError as e:
+            pytest.fail(f"KAFKA_VERSION={os.environ.get('KAFKA_VERSION', '')}: {e}")
     d = tempfile.mkdtemp(prefix="backfill-kafka-", dir="/tmp")
     try:
-        yield _start("kafka.sh", d)
+        yield kafka_sh("start", d)
     finally:
         _stop("kafka.sh", d)
 

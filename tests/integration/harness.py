@@ -25,6 +25,47 @@ TEN_REPOS = [
 ]
 
 
+# --- the Kafka broker (tests/env/kafka.sh) ------------------------------------
+# kafka.sh runs Apache Kafka with the config it ships (num.partitions=1, topics
+# auto-created, group.initial.rebalance.delay.ms 3000, ...). KAFKA_VERSION picks
+# the version (unset: the default, 4.4.0; 3.9.1 for the smoke run), as it does
+# for every script in tests/env; tests/env/kafka-libs.sh alone knows the jars.
+
+def kafka_libs(version=None):
+    """The jar directory of a Kafka version (default: KAFKA_VERSION, else
+    the default broker), as tests/env/kafka-libs.sh names it for every
+    script. Raises RuntimeError for a version there is no pom for."""
+    out = subprocess.run(["bash", os.path.join(ENV_DIR, "kafka-libs.sh"),
+                          *([version] if version else [])],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip())
+    return out.stdout.strip()
+
+
+def kafka_version():
+    """The Kafka version the tests run (KAFKA_VERSION, else the default):
+    read from the name kafka-libs.sh gives its directory, kafka-VERSION-HASH."""
+    return os.path.basename(kafka_libs())[len("kafka-"):].rsplit("-", 1)[0]
+
+
+def kafka_sh(cmd, workdir, extra_props=()):
+    """Runs tests/env/kafka.sh CMD WORKDIR (start, stop, kill, start-again,
+    ...) and returns its last line of output (the bootstrap address, for
+    start). extra_props: "key=value" broker settings that are not stock,
+    applied when start formats a new WORKDIR; the caller says in a comment
+    why it needs each one."""
+    env = dict(os.environ)
+    if extra_props:  # after any the caller's environment has: later keys win
+        env["KAFKA_EXTRA_PROPS"] = "\n".join(
+            [p for p in [os.environ.get("KAFKA_EXTRA_PROPS")] if p] + list(extra_props))
+    out = subprocess.run(["bash", os.path.join(ENV_DIR, "kafka.sh"), cmd, workdir], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"kafka.sh {cmd} {workdir} failed:\n{out.stderr}"
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def binary(name):
     path = os.path.join(BIN_DIR, name)
     if not os.path.exists(path):
@@ -184,7 +225,7 @@ class Pipeline:
             if p.expect_clean_exit and rc not in (0,):
                 problems.append(f"{p.args[0]} exited {rc} after SIGTERM (log {p.log_path})")
             out = p.output()
-            for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
                 if marker in out:
                     problems.append(f"{p.args[0]}: {marker} report in {p.log_path}")
         try:

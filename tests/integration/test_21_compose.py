@@ -147,16 +147,32 @@ def test_dockerfile_builds_with_the_test_build_script():
     assert "build-essential" not in runtime and "-dev" not in runtime
 
     # The runtime stage installs the package of every library the binaries
-    # link directly (libc is in the base image); nothing is missing.
-    installed = set(re.findall(r"\b(lib[a-z0-9.+-]+|ca-certificates)\b", runtime))
+    # link directly (libc is in the base image), and copies the librdkafka
+    # the build stage built, with the packages of what that one links.
+    installed = set(re.findall(r"\b(lib[a-z0-9.+-]+|zlib1g|ca-certificates)\b", runtime))
+
+    def needed(path):
+        out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True,
+                             check=True).stdout
+        return [lib for lib in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", out)
+                if not re.match(r"(lib(c|m|pthread|dl|rt|asan|ubsan|tsan|gcc_s)|ld-linux.*)\.so", lib)]
+
+    def packaged(lib, who):
+        found = subprocess.run(["dpkg", "-S", f"*/{lib}"], capture_output=True, text=True)
+        owners = {line.split(":")[0] for line in found.stdout.splitlines() if ":" in line}
+        assert owners, f"{who}: no Debian package holds {lib}"
+        assert owners & installed, \
+            f"{who} links {lib} ({', '.join(sorted(owners))}), not installed in the image"
+
     for exe in OUR_BINARIES:
-        needed = subprocess.run(["readelf", "-d", binary(exe)], capture_output=True, text=True,
-                                check=True).stdout
-        for lib in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", needed):
-            if re.match(r"lib(c|m|pthread|dl|rt|asan|ubsan|gcc_s)\.so", lib):
+        for lib in needed(binary(exe)):
+            if lib != "librdkafka.so.1":
+                packaged(lib, exe)
                 continue
-            found = subprocess.run(["dpkg", "-S", f"*/{lib}"], capture_output=True, text=True)
-            owners = {line.split(":")[0] for line in found.stdout.splitlines() if ":" in line}
-            assert owners, f"{exe}: no Debian package holds {lib}"
-            assert owners & installed, \
-                f"{exe} links {lib} ({', '.join(sorted(owners))}), not installed in the image"
+            assert re.search(r"(?m)^COPY --from=build \S*/librdkafka\.so\.1 ", runtime), \
+                "the runtime stage must copy the librdkafka the build stage built"
+            ldd = subprocess.run(["ldd", binary(exe)], capture_output=True, text=True,
+                                 check=True).stdout
+            path = re.search(r"librdkafka\.so\.1 => (\S+)", ldd).group(1)
+            for dep in needed(path):
+                packaged(dep, path)
