@@ -1,4 +1,5 @@
 /* cli: see cli.h. */
+#define _GNU_SOURCE /* program_invocation_short_name */
 #include "cli.h"
 
 #include <errno.h>
@@ -21,7 +22,16 @@ const char cli_common_help[] =
     "  --partitions N          partitions of topics created at startup (env BACKFILL_PARTITIONS,\n"
     "                          default 12; existing topics are left alone)\n"
     "  -v, --verbose           more logging (repeat for debug); -q, --quiet: errors only\n"
-    "  -h, --help              this help\n";
+    "  -h, --help              this help; -V, --version: versions of backfill and librdkafka\n";
+
+const char cli_group_help[] =
+    "  --group-protocol P      consumer group protocol: classic, or consumer (KIP-848, Kafka 4+)\n"
+    "                          (env BACKFILL_GROUP_PROTOCOL, default classic)\n";
+
+static int cli_group_protocol_ok(const char *p)
+{
+    return strcmp(p, "classic") == 0 || strcmp(p, "consumer") == 0;
+}
 
 static const char *cli_env(const char *name, const char *dflt)
 {
@@ -51,6 +61,12 @@ int cli_common_init(struct cli_common *c)
     c->progress_topic = cli_env("BACKFILL_PROGRESS_TOPIC", CLI_PROGRESS_TOPIC);
     c->dlq_topic = cli_env("BACKFILL_DLQ_TOPIC", CLI_DLQ_TOPIC);
     c->control_topic = cli_env("BACKFILL_CONTROL_TOPIC", CLI_CONTROL_TOPIC);
+    c->group_protocol = cli_env("BACKFILL_GROUP_PROTOCOL", "classic");
+    if (!cli_group_protocol_ok(c->group_protocol)) {
+        fprintf(stderr, "BACKFILL_GROUP_PROTOCOL: expected classic or consumer, got '%s'; "
+                        "using classic\n", c->group_protocol);
+        c->group_protocol = "classic";
+    }
     c->partitions = CLI_PARTITIONS;
     if (getenv("BACKFILL_PARTITIONS") &&
         cli_parse_int("BACKFILL_PARTITIONS", getenv("BACKFILL_PARTITIONS"), 1, 10000, &c->partitions))
@@ -85,6 +101,9 @@ enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg
     case 'h':
         c->want_help = 1;
         return CLI_HANDLED;
+    case 'V':
+        cli_print_version();
+        return CLI_EXIT_OK;
     case CLI_OPT_JOBS_TOPIC:
         c->jobs_topic = arg;
         return CLI_HANDLED;
@@ -97,6 +116,13 @@ enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg
     case CLI_OPT_CONTROL_TOPIC:
         c->control_topic = arg;
         return CLI_HANDLED;
+    case CLI_OPT_GROUP_PROTOCOL:
+        if (!cli_group_protocol_ok(arg)) {
+            fprintf(stderr, "--group-protocol: expected classic or consumer, got '%s'\n", arg);
+            return CLI_USAGE_ERROR;
+        }
+        c->group_protocol = arg;
+        return CLI_HANDLED;
     case CLI_OPT_PARTITIONS:
         if (cli_parse_int("--partitions", arg, 1, 10000, &c->partitions))
             return CLI_USAGE_ERROR;
@@ -104,6 +130,21 @@ enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg
     default:
         return CLI_NOT_MINE;
     }
+}
+
+size_t cli_topics(const struct cli_common *c, struct kafka_topic out[CLI_NTOPICS])
+{
+    out[CLI_TOPIC_JOBS] = (struct kafka_topic){c->jobs_topic, c->partitions, 0};
+    out[CLI_TOPIC_PROGRESS] = (struct kafka_topic){c->progress_topic, c->partitions, 0};
+    out[CLI_TOPIC_DLQ] = (struct kafka_topic){c->dlq_topic, 1, 0};
+    out[CLI_TOPIC_CONTROL] = (struct kafka_topic){c->control_topic, 1, 0};
+    return CLI_NTOPICS;
+}
+
+void cli_print_version(void)
+{
+    printf("%s %s (librdkafka %s)\n", program_invocation_short_name, BACKFILL_VERSION,
+           rd_kafka_version_str());
 }
 
 void cli_common_apply(const struct cli_common *c)

@@ -8,8 +8,10 @@
  *   --dlq-topic       BACKFILL_DLQ_TOPIC         repository.backfill.initial.dlq
  *   --control-topic   BACKFILL_CONTROL_TOPIC     backfill.control (cancellations)
  *   --partitions      BACKFILL_PARTITIONS        12 (for topics this binary creates)
+ *   --group-protocol  BACKFILL_GROUP_PROTOCOL    classic (worker and sink only)
  *   -v / -q           more / less logging
  *   -h / --help
+ *   -V / --version    ours and librdkafka's
  */
 #ifndef BACKFILL_CLI_H
 #define BACKFILL_CLI_H
@@ -30,10 +32,11 @@ enum cli_opt_id {
     CLI_OPT_DLQ_TOPIC,
     CLI_OPT_PARTITIONS,
     CLI_OPT_CONTROL_TOPIC,
+    CLI_OPT_GROUP_PROTOCOL,
     CLI_OPT_FIRST_FREE = 1100 /* binaries number their own long options from here */
 };
 
-#define CLI_SHORTOPTS "b:X:vqh"
+#define CLI_SHORTOPTS "b:X:vqhV"
 #define CLI_LONGOPTS                                                                    \
     {"jobs-topic", required_argument, 0, CLI_OPT_JOBS_TOPIC},                           \
         {"progress-topic", required_argument, 0, CLI_OPT_PROGRESS_TOPIC},               \
@@ -41,10 +44,16 @@ enum cli_opt_id {
         {"control-topic", required_argument, 0, CLI_OPT_CONTROL_TOPIC},                 \
         {"partitions", required_argument, 0, CLI_OPT_PARTITIONS},                       \
         {"help", no_argument, 0, 'h'}, {"verbose", no_argument, 0, 'v'},                \
-        {"quiet", no_argument, 0, 'q'}
+        {"quiet", no_argument, 0, 'q'}, {"version", no_argument, 0, 'V'}
 
-/* Help text for the shared options, for each binary's --help. */
+/* For the binaries that join a consumer group (worker, sink): the group
+ * protocol, classic or consumer (KIP-848). */
+#define CLI_GROUP_LONGOPTS {"group-protocol", required_argument, 0, CLI_OPT_GROUP_PROTOCOL}
+
+/* Help text for the shared options, for each binary's --help; and for the
+ * group options, for the binaries that list CLI_GROUP_LONGOPTS. */
 extern const char cli_common_help[];
+extern const char cli_group_help[];
 
 struct cli_common {
     const char *brokers;        /* borrowed from argv or environ */
@@ -53,6 +62,7 @@ struct cli_common {
     const char *progress_topic; /* borrowed */
     const char *dlq_topic;      /* borrowed */
     const char *control_topic;  /* borrowed */
+    const char *group_protocol; /* borrowed: "classic" or "consumer" */
     int partitions;
     int verbosity;
     int want_help;
@@ -66,6 +76,16 @@ int cli_common_init(struct cli_common *c);
 /* Handles one getopt result if it is a shared option. Prints usage errors
  * to stderr itself. `-X list` prints librdkafka's properties: CLI_EXIT_OK. */
 enum cli_result cli_common_option(struct cli_common *c, int opt, const char *arg);
+
+/* Our topics with the partition counts they are created with: jobs and
+ * progress --partitions, the DLQ and control topics 1. Fills out[] (names
+ * borrowed from c) and returns CLI_NTOPICS. */
+#define CLI_NTOPICS 4
+enum { CLI_TOPIC_JOBS, CLI_TOPIC_PROGRESS, CLI_TOPIC_DLQ, CLI_TOPIC_CONTROL };
+size_t cli_topics(const struct cli_common *c, struct kafka_topic out[CLI_NTOPICS]);
+
+/* Prints "PROGRAM VERSION (librdkafka X.Y.Z)" on stdout: -V, --version. */
+void cli_print_version(void);
 
 /* Applies -v/-q to the logger. */
 void cli_common_apply(const struct cli_common *c);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,9 +62,11 @@ void gh_free(gh_client *gh);
 
 /* Lets a signal handler cancel the request in flight: while *flag is
  * nonzero, gh_fetch_page gives up within about a second and returns
- * GH_TRANSIENT ("request cancelled"). flag is borrowed; NULL (the
+ * GH_TRANSIENT ("request cancelled"). flag is borrowed and read from the
+ * thread that fetches (hence atomic, which a signal handler may set since
+ * it is lock-free); NULL (the
  * default) means requests end only by completing or timing out. */
-void gh_set_cancel_flag(gh_client *gh, const volatile sig_atomic_t *flag);
+void gh_set_cancel_flag(gh_client *gh, const atomic_int *flag);
 
 /* The GraphQL document every request sends (static storage). */
 const char *gh_query_document(void);

@@ -13,7 +13,7 @@ struct gh_client {
     CURL *curl;                  /* owned */
     struct curl_slist *headers;  /* owned; holds the Authorization header */
     char *url;                   /* owned */
-    const volatile sig_atomic_t *cancel; /* borrowed, NULL = never cancel */
+    const atomic_int *cancel; /* borrowed, NULL = never cancel */
 };
 
 struct gh_response {
@@ -124,7 +124,7 @@ void gh_free(gh_client *gh)
     free(gh);
 }
 
-void gh_set_cancel_flag(gh_client *gh, const volatile sig_atomic_t *flag)
+void gh_set_cancel_flag(gh_client *gh, const atomic_int *flag)
 {
     gh->cancel = flag;
 }
@@ -136,7 +136,7 @@ static int gh_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, 
 {
     const gh_client *gh = userdata;
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return gh->cancel && *gh->cancel ? 1 : 0;
+    return gh->cancel && atomic_load(gh->cancel) ? 1 : 0;
 }
 
 static size_t gh_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)

@@ -165,6 +165,8 @@ void cancels_free(cancels *cs)
 void cancels_poll(cancels *cs)
 {
     rd_kafka_message_t *m;
+    if (cs)
+        rd_kafka_poll(cs->rk, 0); /* error and statistics callbacks */
     while (cs && (m = rd_kafka_consume_queue(cs->q, 0)) != NULL)
         cancels_handle(cs, m);
 }

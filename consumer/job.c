@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "group_watch.h"
 #include "isotime.h"
 #include "job_internal.h"
 #include "log.h"
@@ -328,12 +327,6 @@ static enum job_step job_commit_step(job_run *jr)
     int64_t offset = jr->msg->offset + (jr->pending_final ? 1 : 0);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    if (group_watch_joining() && isotime_mono() - jr->commit_since < JOB_COMMIT_GIVE_UP_S) {
-        /* A commit now would race our own JoinGroup (group_watch.h): wait. */
-        log_debug("%s: group rebalance in progress; commit of chunk %d waits for it", jr->job.key,
-                  jr->pending.chunk);
-        return job_wait(jr, JOB_COMMIT_RETRY_S);
-    }
     if (!jr->pending_final && checkpoint_encode(&jr->pending, meta, sizeof meta) < 0)
         log_error("%s: checkpoint does not fit in commit metadata; not committing chunk %d",
                   jr->job.key, jr->pending.chunk);

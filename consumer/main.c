@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,11 @@
 #include "cli.h"
 #include "github.h"
 #include "github_policy.h"
-#include "group_watch.h"
 #include "isotime.h"
 #include "fetcher.h"
 #include "job.h"
 #include "kafka.h"
+#include "kafka_health.h"
 #include "log.h"
 #include "outbox.h"
 #include "pauses.h"
@@ -63,18 +64,21 @@ struct consumer_state {
     struct outbox_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
     cancels *ctl;                 /* owned: cancellations from the control topic */
     pauses *pauses;               /* owned: which partitions we paused */
+    struct kafka_topic jobs_topic; /* name borrowed; partitions wanted and found */
+    const char *brokers;          /* borrowed: for the advice in warnings */
 };
 
 #define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
 
-static volatile sig_atomic_t stop_requested;  /* first SIGTERM/SIGINT: stop at the chunk boundary */
-static volatile sig_atomic_t abort_requested; /* second one: cancel the GitHub request in flight */
+static volatile sig_atomic_t stop_requested; /* first SIGTERM/SIGINT: stop at the chunk boundary */
+static atomic_int abort_requested; /* second one: cancel the GitHub request in flight (read by
+                                    * the fetcher threads; lock-free, so safe in a handler) */
 
 static void on_signal(int sig)
 {
     (void)sig;
     if (stop_requested)
-        abort_requested = 1;
+        atomic_store(&abort_requested, 1);
     stop_requested = 1;
 }
 
@@ -89,6 +93,7 @@ static void usage(FILE *f)
             "\n"
             "Worker:\n"
             "  -G, --group ID          consumer group (env BACKFILL_GROUP, default backfill-workers)\n"
+            "%s"
             "  --instance-id ID        static membership group.instance.id (env BACKFILL_INSTANCE_ID)\n"
             "  -j, --jobs N            jobs run at once, each on its own partition and with its own\n"
             "                          GitHub request in flight, 1..16 (env BACKFILL_JOBS, default 1)\n"
@@ -118,8 +123,9 @@ static void usage(FILE *f)
             "\n"
             "SIGTERM/SIGINT: finish the request in flight and its chunk (publish, commit), leave\n"
             "the group and exit 0; a second signal cancels the request in flight.\n"
-            "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage error.\n",
-            cli_common_help);
+            "Exit status: 0 after a clean shutdown, 1 on a runtime failure (a fatal Kafka error\n"
+            "included: nothing more is committed, the partitions move on), 2 on a usage error.\n",
+            cli_group_help, cli_common_help);
 }
 
 static const char *env_or(const char *name, const char *dflt)
@@ -140,6 +146,7 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
     static const struct option longopts[] = {
         CLI_LONGOPTS,
+        CLI_GROUP_LONGOPTS,
         {"group", required_argument, 0, 'G'},
         {"github-url", required_argument, 0, OPT_URL},
         {"token-file", required_argument, 0, OPT_TOKEN_FILE},
@@ -290,6 +297,19 @@ static const char *partition_list(const rd_kafka_topic_partition_list_t *parts, 
     return buf;
 }
 
+/* Says, when the jobs topic has fewer partitions than configured, how
+ * few of the group's consumers can work (one partition feeds one member)
+ * and how to add partitions. At start and on every assignment, so that
+ * whoever reads the log of any member sees it. */
+static void warn_jobs_partitions(const struct consumer_state *cs)
+{
+    char what[96], warning[768];
+    const struct kafka_topic *t = &cs->jobs_topic;
+    snprintf(what, sizeof what, "at most %d of the consumers in this group can work", t->found);
+    if (kafka_topic_shortfall(t, cs->brokers, what, warning, sizeof warning))
+        log_warn("jobs %s", warning);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -299,7 +319,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     char list[256];
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int found = kafka_topic_partitions(rk, cs->jobs_topic.name, 2000);
         log_info("assigned %d partitions [%s]", parts->cnt, partition_list(parts, list, sizeof list));
+        if (found > 0)
+            cs->jobs_topic.found = found; /* someone may have added partitions */
+        warn_jobs_partitions(cs);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -338,6 +362,7 @@ static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_s
                               "partition.assignment.strategy", "cooperative-sticky",
                               "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
                               "max.poll.interval.ms", "300000", "fetch.wait.max.ms", "10",
+                              "group.protocol", o->common.group_protocol,
                               "group.instance.id", o->instance_id, NULL};
     char err[512];
     rd_kafka_conf_t *conf;
@@ -348,11 +373,6 @@ static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_s
     conf = kafka_conf_new(o->common.brokers, defaults, o->common.props, err, sizeof err);
     if (!conf) {
         log_error("%s", err);
-        return NULL;
-    }
-    if (group_watch_install(conf, err, sizeof err)) {
-        rd_kafka_conf_destroy(conf);
-        log_error("consumer configuration: %s", err);
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -429,10 +449,15 @@ static int run_jobs(struct consumer_state *cs)
     return next <= 0 ? 0 : (int)(next * 1000) + 1;
 }
 
+/* Runs until SIGTERM/SIGINT (returns 0) or a fatal Kafka error (returns 1:
+ * the running jobs stop where their last committed checkpoint is, nothing
+ * more is committed, and whoever owns their partitions next resumes them). */
 static int run(struct consumer_state *cs)
 {
     rd_kafka_t *rk = cs->ctx.consumer;
-    while (!stop_requested) {
+    int fatal = 0;
+    char why[256];
+    while (!stop_requested && !(fatal = kafka_health_fatal(why, sizeof why))) {
         int timeout = run_jobs(cs);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, timeout);
         if (msg)
@@ -440,10 +465,13 @@ static int run(struct consumer_state *cs)
         outbox_poll(cs->ctx.ob);
         cancels_poll(cs->ctl);
     }
+    if (fatal)
+        log_error("stopping after a fatal Kafka error (%s): committing nothing more, exiting 1 "
+                  "so that the partitions move on", why);
     for (int i = 0; i < cs->njobs; i++)
         if (cs->jobs[i])
-            stop_job(cs, i, "shutting down", 0);
-    return 0;
+            stop_job(cs, i, fatal ? "fatal Kafka error" : "shutting down", fatal);
+    return fatal ? 1 : 0;
 }
 
 /* glibc gives each thread that allocates its own arena; with a fetcher
@@ -476,7 +504,7 @@ int main(int argc, char **argv)
                               .secondary_wait_ms = 60000, .jobs = 1};
     struct consumer_state cs;
     struct sigaction sa;
-    char err[512], *token = NULL;
+    char err[1024], *token = NULL;
     int rc = 1, pr;
 
     memset(&cs, 0, sizeof cs);
@@ -514,6 +542,7 @@ int main(int argc, char **argv)
                                  .ack_timeout_ms = 30000};
     gh_budget_init(&cs.ctx.budget, o.rate_limit_reserve);
     cs.njobs = o.jobs;
+    cs.brokers = o.common.brokers;
     for (int i = 0; i < cs.njobs; i++) {
         gh_client *gh = gh_new(o.url, token, o.connect_timeout_ms, o.http_timeout_ms, err,
                                sizeof err);
@@ -534,14 +563,21 @@ int main(int argc, char **argv)
         log_error("cannot create the Kafka producer: %s", err);
         goto done;
     }
-    struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
-                                   {o.common.progress_topic, o.common.partitions},
-                                   {o.common.dlq_topic, 1},
-                                   {o.common.control_topic, 1}};
-    if (kafka_ensure_topics(outbox_handle(cs.ctx.ob), topics, 4, 15000, err, sizeof err)) {
-        log_error("%s", err);
+    struct kafka_topic topics[CLI_NTOPICS];
+    int er = kafka_ensure_topics_wait(outbox_handle(cs.ctx.ob), topics,
+                                      cli_topics(&o.common, topics), &stop_requested, err,
+                                      sizeof err);
+    if (er) {
+        if (er < 0)
+            log_error("%s", err);
+        rc = er < 0 ? 1 : 0;
         goto done;
     }
+    cs.jobs_topic = topics[CLI_TOPIC_JOBS];
+    warn_jobs_partitions(&cs);
+    if (kafka_topic_shortfall(&topics[CLI_TOPIC_PROGRESS], o.common.brokers,
+                              "fewer sink consumers can share the work", err, sizeof err))
+        log_warn("progress %s", err);
     /* without this the first job's first publish waits for librdkafka's
      * 1 s metadata scan to learn the progress topic's partitions */
     kafka_warm_topic(outbox_handle(cs.ctx.ob), o.common.progress_topic, 5000);

@@ -30,6 +30,8 @@ struct outbox_tag {
 
 struct outbox {
     rd_kafka_t *rk; /* owned */
+    long fatal_after; /* fault injection for tests: sends before a fatal error, 0 = never */
+    long sent;
 };
 
 static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic, const void *key,
@@ -101,6 +103,12 @@ outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
         free(ob);
         return NULL;
     }
+    const char *inject = getenv(OUTBOX_FATAL_AFTER_ENV);
+    if (inject && inject[0]) {
+        ob->fatal_after = strtol(inject, NULL, 10);
+        log_warn("%s=%ld: a fatal producer error will be injected (a test setting)",
+                 OUTBOX_FATAL_AFTER_ENV, ob->fatal_after);
+    }
     return ob; /* rd_kafka_new now owns conf */
 }
 
@@ -157,6 +165,9 @@ static int outbox_produce(outbox *ob, struct outbox_tally *t, enum outbox_kind k
         return -1;
     }
     t->in_flight++;
+    if (ob->fatal_after > 0 && ++ob->sent == ob->fatal_after)
+        rd_kafka_test_fatal_error(ob->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  "injected by " OUTBOX_FATAL_AFTER_ENV);
     return 0; /* rd_kafka_producev now owns hdrs; the delivery report frees tag */
 }
 

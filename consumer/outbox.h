@@ -13,6 +13,12 @@
 
 typedef struct outbox outbox;
 
+/* Fault injection for the test suite: with this environment variable set
+ * to N, the producer raises a fatal idempotence error (the way librdkafka
+ * does when the broker reports a sequence gap) right after queueing its
+ * Nth message. Never set in production; the worker logs it at start. */
+#define OUTBOX_FATAL_AFTER_ENV "BACKFILL_TEST_FATAL_AFTER_SENDS"
+
 /* Creates the producer. NULL with a reason on failure. */
 outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen);
 void outbox_free(outbox *ob);

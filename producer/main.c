@@ -15,7 +15,20 @@
 #include "log.h"
 #include "repo_list.h"
 
-enum { OPT_FILE = CLI_OPT_FIRST_FREE, OPT_MAX_PRS, OPT_SINCE_DAYS, OPT_JSON, OPT_TRIGGER, OPT_CANCEL };
+enum {
+    OPT_FILE = CLI_OPT_FIRST_FREE,
+    OPT_MAX_PRS,
+    OPT_SINCE_DAYS,
+    OPT_JSON,
+    OPT_TRIGGER,
+    OPT_CANCEL,
+    OPT_KAFKA_WAIT
+};
+
+/* How long to wait for Kafka to answer before giving up, by default (a
+ * broker that is up answers in milliseconds; --kafka-wait-ms lets a script
+ * that starts the producer beside a starting broker wait longer). */
+#define PRODUCER_KAFKA_WAIT_MS 10000
 
 struct producer_opts {
     struct cli_common common;
@@ -24,6 +37,7 @@ struct producer_opts {
     int json;
     const char *trigger; /* borrowed */
     int cancel;          /* --cancel: publish cancellations instead of jobs */
+    int kafka_wait_ms;   /* --kafka-wait-ms: give up when Kafka does not answer by then */
 };
 
 struct delivery {
@@ -55,6 +69,8 @@ static void usage(FILE *f)
             "                          a running one stops at its next chunk boundary, a queued\n"
             "                          one never starts; both end 'failed' with error 'cancelled'.\n"
             "                          Jobs queued after the cancel run normally.\n"
+            "  --kafka-wait-ms N       give up (exit 1, nothing queued) when Kafka does not answer\n"
+            "                          within N ms (env BACKFILL_KAFKA_WAIT_MS, default 10000)\n"
             "\n"
             "%s"
             "\n"
@@ -113,9 +129,15 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
         {"json", no_argument, 0, OPT_JSON},
         {"triggered-from", required_argument, 0, OPT_TRIGGER},
         {"cancel", no_argument, 0, OPT_CANCEL},
+        {"kafka-wait-ms", required_argument, 0, OPT_KAFKA_WAIT},
         {0, 0, 0, 0}};
     const char *files[64];
     int nfiles = 0, c;
+    const char *wait = getenv("BACKFILL_KAFKA_WAIT_MS");
+
+    if (wait && wait[0] &&
+        cli_parse_int("BACKFILL_KAFKA_WAIT_MS", wait, 100, 3600000, &o->kafka_wait_ms))
+        return -1;
 
     while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "f:", longopts, NULL)) != -1) {
         enum cli_result r = cli_common_option(&o->common, c, optarg);
@@ -139,6 +161,10 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
             o->trigger = optarg;
         else if (c == OPT_CANCEL)
             o->cancel = 1;
+        else if (c == OPT_KAFKA_WAIT) {
+            if (cli_parse_int("--kafka-wait-ms", optarg, 100, 3600000, &o->kafka_wait_ms))
+                return -1;
+        }
         else
             return -1;
     }
@@ -233,13 +259,14 @@ int main(int argc, char **argv)
 {
     struct producer_opts o = {.max_prs = JOB_DEFAULT_MAX_PRS,
                               .since_days = JOB_DEFAULT_SINCE_DAYS,
-                              .trigger = "bulk_add_cli"};
+                              .trigger = "bulk_add_cli",
+                              .kafka_wait_ms = PRODUCER_KAFKA_WAIT_MS};
     struct repo_list list;
     struct delivery *dl = NULL;
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_t *rkt = NULL;
     int rc = 2, pr, failed;
-    char err[512];
+    char err[1024];
 
     log_init("producer");
     repo_list_init(&list);
@@ -263,14 +290,16 @@ int main(int argc, char **argv)
     if (!rk)
         goto done;
     const char *target = o.cancel ? o.common.control_topic : o.common.jobs_topic;
-    struct kafka_topic topics[] = {{o.common.jobs_topic, o.common.partitions},
-                                   {o.common.progress_topic, o.common.partitions},
-                                   {o.common.dlq_topic, 1},
-                                   {o.common.control_topic, 1}};
-    if (kafka_ensure_topics(rk, topics, 4, 15000, err, sizeof err)) {
-        log_error("%s", err);
+    struct kafka_topic topics[CLI_NTOPICS];
+    if (kafka_ensure_topics(rk, topics, cli_topics(&o.common, topics), o.kafka_wait_ms, err,
+                            sizeof err)) {
+        log_error("giving up, nothing queued: %s", err);
         goto done;
     }
+    for (size_t i = 0; i < CLI_NTOPICS; i++)
+        if (kafka_topic_shortfall(&topics[i], o.common.brokers,
+                                  "fewer consumers can work on it at once", err, sizeof err))
+            log_warn("%s", err);
     /* held until the end: a topic handle dropped here makes librdkafka
      * forget the leaders, and the first 10,000 messages queue unpartitioned */
     rkt = rd_kafka_topic_new(rk, target, NULL);

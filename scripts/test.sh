@@ -6,11 +6,14 @@
 #      real Postgres server (started in temporary directories), the GraphQL
 #      document against GitHub's published schema, messages against schemas/
 #   4. the same unit and integration tests built with AddressSanitizer and
-#      UndefinedBehaviorSanitizer, and the unit tests under valgrind
+#      UndefinedBehaviorSanitizer; the worker's tests with 4 jobs per worker
+#      built with ThreadSanitizer; and the unit tests under valgrind
 #   5. each libFuzzer target of tests/fuzz (clang, ASan + UBSan) for
 #      BACKFILL_FUZZ_SECONDS (default 60) from its corpus; any crash, leak
 #      or timeout fails the suite (the input is kept under build-fuzz/crashes)
 # Set KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL to use existing services.
+# KAFKA_VERSION=3.9.1 runs the integration tests against Kafka 3.9.1 instead
+# of 4.4.0 (by default step 3 ends with a smoke run on 3.9.1).
 # BACKFILL_SKIP_SANITIZE=1 skips step 4, BACKFILL_SKIP_FUZZ=1 step 5 (for a
 # quick local run).
 set -euo pipefail
@@ -32,8 +35,15 @@ ctest --test-dir build -L unit --output-on-failure
 step "GitHub simulator tests"
 "$py" -m pytest -q -p no:cacheprovider tests/sim
 
-step "integration tests (real Kafka, real Postgres)"
+step "integration tests (real Kafka ${KAFKA_VERSION:-4.4.0}, real Postgres)"
 BACKFILL_BIN=$root/build/bin "$py" -m pytest -q -p no:cacheprovider -rA tests/integration
+
+if [[ -z ${KAFKA_VERSION:-} && -z ${KAFKA_BOOTSTRAP_SERVERS:-} ]]; then
+    step "smoke run on Kafka 3.9.1 (for clusters not yet on 4.x)"
+    KAFKA_VERSION=3.9.1 BACKFILL_BIN=$root/build/bin "$py" -m pytest -q -p no:cacheprovider \
+        tests/integration/test_01_pipeline.py::test_ten_repositories_end_to_end \
+        tests/integration/test_04_stock_kafka.py
+fi
 
 if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
@@ -44,6 +54,14 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     step "integration tests under ASan/UBSan"
     BACKFILL_BIN=$root/build-asan/bin "$py" -m pytest -q -p no:cacheprovider tests/integration
     unset ASAN_OPTIONS UBSAN_OPTIONS
+    step "build with ThreadSanitizer"
+    bash scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_TSAN=ON
+    step "worker tests under ThreadSanitizer, 4 jobs per worker"
+    # The pipeline and fatal-error tests with every worker running 4 jobs
+    # at once: the main loop and 4 fetcher threads per process.
+    BACKFILL_JOBS=4 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+        BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
+        tests/integration/test_01_pipeline.py tests/integration/test_14_kafka_fatal.py
     step "unit tests under valgrind"
     for t in build/bin/test_*; do
         [[ $(basename "$t") == test_pg_writer ]] && continue

@@ -42,6 +42,7 @@ static void usage(FILE *f)
             "\n"
             "Sink:\n"
             "  -G, --group ID          consumer group (env BACKFILL_SINK_GROUP, default backfill-sink)\n"
+            "%s"
             "  --batch-size N          events per transaction at most (default 50; each holds up to 100 PRs)\n"
             "  --batch-ms N            longest wait to fill a batch (default 200)\n"
             "  --batch-idle-ms N       write the batch once no event came for N ms (default 20;\n"
@@ -52,13 +53,15 @@ static void usage(FILE *f)
             "\n"
             "%s"
             "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage error.\n",
-            cli_common_help);
+            "Exit status: 0 after a clean shutdown, 1 on a runtime failure (a fatal Kafka error\n"
+            "included), 2 on a usage error.\n",
+            cli_group_help, cli_common_help);
 }
 
 static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_config *cfg)
 {
     static const struct option longopts[] = {CLI_LONGOPTS,
+                                             CLI_GROUP_LONGOPTS,
                                              {"group", required_argument, 0, 'G'},
                                              {"batch-size", required_argument, 0, OPT_BATCH_SIZE},
                                              {"batch-ms", required_argument, 0, OPT_BATCH_MS},
@@ -156,9 +159,13 @@ int main(int argc, char **argv)
     }
     cfg.topic = common.progress_topic;
     cfg.stop = &stop_requested;
+    err[0] = '\0';
     s = sink_new(&common, &cfg, db, err, sizeof err); /* takes db */
     if (!s) {
-        log_error("%s", err);
+        if (err[0])
+            log_error("%s", err);
+        else
+            rc = 0; /* stopped while waiting for Kafka */
         goto done;
     }
     log_info("writing %s to Postgres as group %s", cfg.topic, cfg.group);

@@ -30,6 +30,7 @@
 #include "isotime.h"
 #include "json_clean.h"
 #include "kafka.h"
+#include "kafka_health.h"
 #include "log.h"
 
 #define SINK_MAX_PARTITIONS 4096
@@ -439,7 +440,13 @@ static int sink_batch_due(const sink *s)
 
 int sink_run(sink *s)
 {
+    char fatal[256];
     while (!*s->cfg.stop) {
+        if (kafka_health_fatal(fatal, sizeof fatal)) {
+            /* the batch in hand is not written: consumed again after a restart */
+            log_error("stopping after a fatal Kafka error (%s); exiting 1", fatal);
+            return 1;
+        }
         rd_kafka_message_t *m;
         if (s->db_down)
             sink_try_recover(s);
@@ -475,11 +482,13 @@ sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, p
                               "auto.offset.reset", "earliest",
                               "partition.assignment.strategy", "cooperative-sticky",
                               "session.timeout.ms", "10000", "heartbeat.interval.ms", "1000",
-                              "fetch.wait.max.ms", "50", NULL};
+                              "fetch.wait.max.ms", "50",
+                              "group.protocol", common->group_protocol, NULL};
     sink *s = calloc(1, sizeof *s);
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_resp_err_t err;
+    char errbuf[768];
 
     if (!s) {
         snprintf(errstr, errlen, "out of memory");
@@ -501,9 +510,15 @@ sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, p
         goto fail;
     }
     rd_kafka_poll_set_consumer(s->rk); /* rd_kafka_new owns conf */
-    struct kafka_topic topic = {cfg->topic, common->partitions};
-    if (kafka_ensure_topics(s->rk, &topic, 1, 15000, errstr, errlen))
+    struct kafka_topic topic = {cfg->topic, common->partitions, 0};
+    if (kafka_ensure_topics_wait(s->rk, &topic, 1, cfg->stop, errstr, errlen)) {
+        if (*cfg->stop)
+            errstr[0] = '\0'; /* stopped while waiting for Kafka: not an error */
         goto fail;
+    }
+    if (kafka_topic_shortfall(&topic, common->brokers, "fewer sinks in the group can share the work",
+                              errbuf, sizeof errbuf))
+        log_warn("progress %s", errbuf);
     sub = rd_kafka_topic_partition_list_new(1);
     if (!sub)
         goto fail;

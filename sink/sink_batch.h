@@ -22,12 +22,14 @@ struct sink_config {
 
 typedef struct sink sink;
 
-/* Creates the consumer, creates the topic if missing and subscribes.
- * Takes ownership of db (freed on failure too). NULL with a reason. */
+/* Creates the consumer, creates the topic if missing (waiting for Kafka
+ * until it answers or *cfg->stop) and subscribes. Takes ownership of db
+ * (freed on failure too). NULL with a reason, or with errstr "" when
+ * stopped while waiting. */
 sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, pgw *db,
                char *errstr, size_t errlen);
 
-/* Runs until *cfg->stop. Returns 0 after a clean stop. */
+/* Runs until *cfg->stop (returns 0) or a fatal Kafka error (returns 1). */
 int sink_run(sink *s);
 
 void sink_free(sink *s);

@@ -3,6 +3,10 @@
  * or as JSON lines with --json. Reads DATABASE_URL only from the
  * environment and never prints it; passwords are masked in every message.
  *
+ * Then checks our topics in Kafka, read-only: a jobs or progress topic
+ * with fewer partitions than configured caps how many consumers can work,
+ * and says so on stderr.
+ *
  * Exit status: 0 printed (even no rows), 1 database error (unreachable,
  * view missing: the sink creates it), 2 usage error. */
 #define _POSIX_C_SOURCE 200809L
@@ -14,10 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+#include "kafka.h"
+#include "kafka_health.h"
 #include "log.h"
 #include "stable.h"
 
-enum { OPT_JSON = 1000, OPT_STATUS };
+enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_NO_KAFKA };
+
+#define STATUS_KAFKA_WAIT_MS 3000 /* for the topic check; then it is skipped */
 enum { COL_REPO, COL_STATUS, COL_EVSTATUS, COL_PROCESSED, COL_TOTAL, COL_PCT, COL_STARTED,
        COL_UPDATED, COL_FINISHED, COL_DURATION, COL_ERROR, COL_CHUNKS, COL_REQUESTS, COL_POINTS,
        COL_BACKFILL, NCOLS };
@@ -37,9 +46,10 @@ enum { COL_REPO, COL_STATUS, COL_EVSTATUS, COL_PROCESSED, COL_TOTAL, COL_PCT, CO
     " ORDER BY repository"
 
 struct status_opts {
+    struct cli_common common;
     int json;
     const char *statuses; /* borrowed: comma list, NULL = all */
-    int verbosity;
+    int no_kafka;         /* --no-kafka: skip the topic check */
 };
 
 static void usage(FILE *f)
@@ -50,49 +60,96 @@ static void usage(FILE *f)
             "Prints the backfill_progress_summary view: one row per repository with the\n"
             "status of its latest backfill, processed/total pull requests, percentage,\n"
             "chunks done, API requests and points, start, last update, duration and error.\n"
+            "Then checks the topics in Kafka (read-only): a jobs or progress topic with fewer\n"
+            "partitions than --partitions is reported on stderr, since each partition feeds\n"
+            "one consumer, with the command that adds partitions.\n"
             "\n"
             "  --json                  one JSON object per row (the view's column names)\n"
             "  --status LIST           only these statuses, comma-separated: active, paused,\n"
             "                          completed, failed (e.g. --status active,paused)\n"
-            "  -v, --verbose / -q, --quiet   more / less logging on stderr\n"
-            "  -h, --help              this help\n"
+            "  --no-kafka              skip the topic check\n"
             "  env DATABASE_URL        libpq connection string or URI (may hold a password; it\n"
             "                          is never printed). Unset: libpq defaults (PGHOST, ...).\n"
             "\n"
+            "%s"
+            "\n"
             "The view is created by backfill-sink's migrations (002_status_view).\n"
-            "Exit status: 0 printed (also when there are no rows), 1 database error,\n"
-            "2 usage error.\n");
+            "Exit status: 0 printed (also when there are no rows; Kafka's answer does not\n"
+            "change it), 1 database error, 2 usage error.\n",
+            cli_common_help);
 }
 
 static int parse_args(int argc, char **argv, struct status_opts *o)
 {
-    static const struct option longopts[] = {{"json", no_argument, 0, OPT_JSON},
+    static const struct option longopts[] = {CLI_LONGOPTS,
+                                             {"json", no_argument, 0, OPT_JSON},
                                              {"status", required_argument, 0, OPT_STATUS},
-                                             {"verbose", no_argument, 0, 'v'},
-                                             {"quiet", no_argument, 0, 'q'},
-                                             {"help", no_argument, 0, 'h'},
+                                             {"no-kafka", no_argument, 0, OPT_NO_KAFKA},
                                              {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS, longopts, NULL)) != -1) {
+        enum cli_result r = cli_common_option(&o->common, c, optarg);
+        if (r == CLI_EXIT_OK)
+            return 1;
+        if (r == CLI_USAGE_ERROR)
+            return -1;
+        if (r == CLI_HANDLED)
+            continue;
         if (c == OPT_JSON)
             o->json = 1;
         else if (c == OPT_STATUS)
             o->statuses = optarg;
-        else if (c == 'v')
-            o->verbosity++;
-        else if (c == 'q')
-            o->verbosity = -2;
-        else if (c == 'h') {
-            usage(stdout);
-            return 1;
-        } else
+        else if (c == OPT_NO_KAFKA)
+            o->no_kafka = 1;
+        else
             return -1;
+    }
+    if (o->common.want_help) {
+        usage(stdout);
+        return 1;
     }
     if (optind < argc) {
         fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
     return 0;
+}
+
+/* ---- the topics in Kafka ------------------------------------------------------ */
+
+/* Warns on stderr about each of our topics with fewer partitions than
+ * configured, or that Kafka could not be asked. Creates nothing. */
+static void check_topics(const struct cli_common *c)
+{
+    static const char *const defaults[] = {"client.id", "backfill-status", NULL};
+    struct kafka_topic topics[CLI_NTOPICS];
+    char err[1024];
+    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, defaults, c->props, err, sizeof err);
+    rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err) : NULL;
+
+    if (!rk) {
+        if (conf)
+            rd_kafka_conf_destroy(conf); /* rd_kafka_new failed: still ours */
+        log_warn("topic check skipped: %s", err);
+        return;
+    }
+    cli_topics(c, topics);
+    for (int i = CLI_TOPIC_JOBS; i <= CLI_TOPIC_PROGRESS; i++) {
+        int found = kafka_topic_partitions(rk, topics[i].name, STATUS_KAFKA_WAIT_MS);
+        char what[96];
+        if (found < 0) {
+            if (!kafka_health_unreachable(err, sizeof err))
+                snprintf(err, sizeof err, "no answer within %d ms", STATUS_KAFKA_WAIT_MS);
+            log_warn("topic check skipped: cannot reach Kafka at %s", err);
+            break;
+        }
+        topics[i].found = found;
+        snprintf(what, sizeof what, "at most %d %s can work at once", found,
+                 i == CLI_TOPIC_JOBS ? "consumers (workers)" : "sinks");
+        if (kafka_topic_shortfall(&topics[i], c->brokers, what, err, sizeof err))
+            log_warn("%s", err);
+    }
+    rd_kafka_destroy(rk);
 }
 
 /* ---- connection, secrets masked ------------------------------------------ */
@@ -248,24 +305,27 @@ done:
 
 int main(int argc, char **argv)
 {
-    struct status_opts o = {0, NULL, 0};
+    struct status_opts o = {.json = 0};
     PGconn *conn = NULL;
     PGresult *r = NULL;
     const char *params[1];
     int rc, pr;
 
     log_init("status");
+    if (cli_common_init(&o.common))
+        return 2;
     if ((pr = parse_args(argc, argv, &o)) != 0) {
         if (pr < 0)
             fprintf(stderr, "Try 'backfill-status --help'.\n");
+        cli_common_free(&o.common);
         return pr > 0 ? 0 : 2;
     }
-    log_set_level(LOGL_INFO + o.verbosity);
-    if (!(conn = connect_db()))
-        return 1;
+    cli_common_apply(&o.common);
     params[0] = o.statuses;
-    r = PQexecParams(conn, SUMMARY_SQL, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != NCOLS) {
+    if (!(conn = connect_db())) {
+        rc = 1;
+    } else if (r = PQexecParams(conn, SUMMARY_SQL, 1, NULL, params, NULL, NULL, 0),
+               PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != NCOLS) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state && !strcmp(state, "42P01"))
             log_error("backfill_progress_summary does not exist yet: start backfill-sink once "
@@ -280,5 +340,8 @@ int main(int argc, char **argv)
     }
     PQclear(r);
     PQfinish(conn);
+    if (!o.no_kafka)
+        check_topics(&o.common);
+    cli_common_free(&o.common);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kafka.h"
+#include "kafka_health.h"
 #include "log.h"
 
 #define TFOLLOW_METADATA_TRIES 20
@@ -173,7 +174,7 @@ tfollow *tfollow_new(const struct cli_common *c, const char *topic, int from_beg
                      char *errstr, size_t errlen)
 {
     tfollow *f = calloc(1, sizeof *f);
-    struct kafka_topic want = {topic, c->partitions};
+    struct kafka_topic want = {topic, c->partitions, 0};
     char err[512];
 
     if (!f) {
@@ -183,8 +184,13 @@ tfollow *tfollow_new(const struct cli_common *c, const char *topic, int from_beg
     f->topic = topic;
     if (!(f->rk = make_consumer(c, errstr, errlen)))
         goto fail;
-    if (kafka_ensure_topics(f->rk, &want, 1, 15000, err, sizeof err))
+    if (kafka_ensure_topics(f->rk, &want, 1, 10000, err, sizeof err)) {
+        if (kafka_health_unreachable(NULL, 0)) {
+            snprintf(errstr, errlen, "%s", err);
+            goto fail;
+        }
         log_warn("%s; reading the topic anyway", err);
+    }
     if ((f->np = partition_count(f->rk, topic, errstr, errlen)) < 0)
         goto fail;
     f->eof_seen = calloc((size_t)f->np, 1);
