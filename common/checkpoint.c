@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_field.h"
+
 /* 1 if s holds no control character: encode refuses a cursor that does,
  * so decode must too (a checkpoint it accepts is one it can write back). */
 static int checkpoint_printable(const char *s)
@@ -49,11 +51,7 @@ done:
 
 static int checkpoint_int(json_t *o, const char *key, int64_t max, int64_t *out)
 {
-    json_t *v = json_object_get(o, key); /* borrowed */
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
-        return -1;
-    *out = json_integer_value(v);
-    return 0;
+    return jfield_int(o, key, 0, max, out) == JF_OK ? 0 : -1;
 }
 
 int checkpoint_decode(const char *buf, size_t len, struct checkpoint *cp, char *errstr,

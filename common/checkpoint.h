@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.h"
+#include "codec.h"
 #include "isotime.h"
 
 #define CHECKPOINT_CURSOR_MAX 1024

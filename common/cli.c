@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +34,92 @@ static int cli_group_protocol_ok(const char *p)
     return strcmp(p, "classic") == 0 || strcmp(p, "consumer") == 0;
 }
 
-static const char *cli_env(const char *name, const char *dflt)
+const char *cli_env(const char *name, const char *dflt)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : dflt;
+}
+
+int cli_env_int(const char *name, int lo, int hi, int *out)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? cli_parse_int(name, v, lo, hi, out) : 0;
+}
+
+static void cli_on_stop_signal(int sig);
+
+void cli_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler ? handler : cli_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The getopt string: the shared short options, then the binary's. */
+static char *cli_shortopts(const char *own)
+{
+    size_t a = strlen(CLI_SHORTOPTS), b = own ? strlen(own) : 0;
+    char *s = malloc(a + b + 1);
+    if (s) {
+        memcpy(s, CLI_SHORTOPTS, a);
+        memcpy(s + a, own ? own : "", b + 1);
+    }
+    return s;
+}
+
+static int cli_parse_options(struct cli_common *c, const struct cli_spec *spec, int argc,
+                             char **argv)
+{
+    char *shortopts = cli_shortopts(spec->shortopts);
+    int opt, bad = 0;
+
+    if (!shortopts) {
+        fprintf(stderr, "out of memory\n");
+        return CLI_EXIT_USAGE;
+    }
+    while ((opt = getopt_long(argc, argv, shortopts, spec->longopts, NULL)) != -1) {
+        enum cli_result r = cli_common_option(c, opt, optarg);
+        if (r == CLI_EXIT_OK || r == CLI_USAGE_ERROR) {
+            free(shortopts);
+            return r == CLI_EXIT_OK ? CLI_EXIT_SUCCESS : CLI_EXIT_USAGE;
+        }
+        if (r == CLI_NOT_MINE && (opt == '?' || !spec->option || spec->option(opt, optarg, spec->ctx)))
+            bad = 1; /* go on: every bad option is named, as getopt does */
+    }
+    free(shortopts);
+    if (bad)
+        return CLI_EXIT_USAGE;
+    if (c->want_help) {
+        spec->usage(stdout);
+        return CLI_EXIT_SUCCESS;
+    }
+    if (!spec->operands && optind < argc) {
+        fprintf(stderr, "unexpected argument '%s'%s%s\n", argv[optind],
+                spec->operand_hint ? " " : "", spec->operand_hint ? spec->operand_hint : "");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_RUN;
+}
+
+int cli_parse(struct cli_common *c, const struct cli_spec *spec, int argc, char **argv)
+{
+    int rc = cli_parse_options(c, spec, argc, argv);
+    if (rc == CLI_EXIT_USAGE)
+        fprintf(stderr, "Try '%s --help'.\n", program_invocation_short_name);
+    if (rc == CLI_RUN)
+        cli_common_apply(c);
+    return rc;
+}
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void cli_on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
 }
 
 int cli_parse_int(const char *what, const char *s, int lo, int hi, int *out)

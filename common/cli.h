@@ -17,6 +17,8 @@
 #define BACKFILL_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
 
 #include "kafka.h"
 
@@ -69,6 +71,46 @@ struct cli_common {
 };
 
 enum cli_result { CLI_NOT_MINE = 0, CLI_HANDLED = 1, CLI_EXIT_OK = 2, CLI_USAGE_ERROR = -1 };
+
+/* A binary's own options, for cli_parse: called for each option that is
+ * not a shared one. Returns 0 when taken, -1 after printing a usage error
+ * (or for an option it does not know). */
+typedef int (*cli_option_fn)(int opt, const char *arg, void *ctx);
+
+struct cli_spec {
+    const char *shortopts;         /* the binary's own, after CLI_SHORTOPTS ("G:j:") */
+    const struct option *longopts; /* every long option, CLI_LONGOPTS included */
+    cli_option_fn option;          /* the binary's own options; NULL: none */
+    void *ctx;                     /* handed to option */
+    void (*usage)(FILE *f);        /* the --help text */
+    int operands;                  /* 1: arguments after the options are allowed */
+    const char *operand_hint;      /* added to "unexpected argument" when not, or NULL */
+};
+
+/* The process exit status for a parse that says "do not run" */
+enum { CLI_RUN = -1, CLI_EXIT_SUCCESS = 0, CLI_EXIT_USAGE = 2 };
+
+/* Parses argv the same way for every binary: the shared options into c,
+ * the others through spec->option; --help prints spec->usage. Returns
+ * CLI_RUN to go on (optind at the first operand; -v/-q applied to the
+ * logger), CLI_EXIT_SUCCESS after
+ * --help, --version or -X list, CLI_EXIT_USAGE after a usage error (the
+ * reason and "Try 'PROGRAM --help'." on stderr). */
+int cli_parse(struct cli_common *c, const struct cli_spec *spec, int argc, char **argv);
+
+/* The value of environment variable `name`, or dflt when unset or empty. */
+const char *cli_env(const char *name, const char *dflt);
+
+/* Reads integer environment variable `name` into *out when it is set and
+ * not empty (else leaves *out alone). Returns 0, or -1 after printing a
+ * usage error when it is not a number in [lo, hi]. */
+int cli_env_int(const char *name, int lo, int hi, int *out);
+
+/* Makes SIGINT and SIGTERM call handler (sigaction, no SA_RESTART, so a
+ * blocking call returns EINTR); NULL: the handler that sets
+ * cli_stop_requested. A handler should only set a flag. */
+void cli_stop_signals(void (*handler)(int));
+extern volatile sig_atomic_t cli_stop_requested;
 
 /* Fills defaults from the environment. Returns 0, -1 on allocation failure. */
 int cli_common_init(struct cli_common *c);

@@ -6,14 +6,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dynbuf.h"
 #include "isotime.h"
 #include "kafka_health.h"
 #include "log.h"
 
+struct kprop {
+    char *key;   /* owned */
+    char *value; /* owned */
+};
+
 struct kprops {
-    char **keys;   /* owned */
-    char **values; /* owned */
-    size_t n;
+    struct kprop *items; /* owned */
+    size_t n, cap;
 };
 
 kprops *kprops_new(void)
@@ -26,40 +31,31 @@ void kprops_free(kprops *kp)
     if (!kp)
         return;
     for (size_t i = 0; i < kp->n; i++) {
-        free(kp->keys[i]);
-        free(kp->values[i]);
+        free(kp->items[i].key);
+        free(kp->items[i].value);
     }
-    free(kp->keys);
-    free(kp->values);
+    free(kp->items);
     free(kp);
 }
 
 int kprops_add(kprops *kp, const char *kv, char *errstr, size_t errlen)
 {
     const char *eq = strchr(kv, '=');
-    char **keys, **values, *k, *v;
+    char *k, *v;
 
     if (!eq || eq == kv) {
         snprintf(errstr, errlen, "expected -X key=value, got '%s'", kv);
         return -1;
     }
-    keys = realloc(kp->keys, (kp->n + 1) * sizeof *keys);
-    if (keys)
-        kp->keys = keys;
-    values = keys ? realloc(kp->values, (kp->n + 1) * sizeof *values) : NULL;
-    if (values)
-        kp->values = values;
     k = strndup(kv, (size_t)(eq - kv));
     v = strdup(eq + 1);
-    if (!keys || !values || !k || !v) {
+    if (!k || !v || dynbuf_grow_array(&kp->items, &kp->cap, kp->n + 1, sizeof *kp->items)) {
         free(k);
         free(v);
         snprintf(errstr, errlen, "out of memory");
         return -1;
     }
-    kp->keys[kp->n] = k;
-    kp->values[kp->n] = v;
-    kp->n++;
+    kp->items[kp->n++] = (struct kprop){k, v};
     return 0;
 }
 
@@ -102,8 +98,8 @@ static int kafka_consumer_protocol(const char *const *defaults, const kprops *us
         if (strcmp(defaults[i], "group.protocol") == 0)
             p = defaults[i + 1];
     for (size_t i = 0; user && i < user->n; i++)
-        if (strcmp(user->keys[i], "group.protocol") == 0)
-            p = user->values[i];
+        if (strcmp(user->items[i].key, "group.protocol") == 0)
+            p = user->items[i].value;
     return strcmp(p, "consumer") == 0;
 }
 
@@ -124,7 +120,7 @@ rd_kafka_conf_t *kafka_conf_new(const char *bootstrap, const char *const *defaul
     if (kafka_set(conf, "bootstrap.servers", bootstrap, errstr, errlen))
         goto fail;
     for (size_t i = 0; user && i < user->n; i++)
-        if (kafka_set(conf, user->keys[i], user->values[i], errstr, errlen))
+        if (kafka_set(conf, user->items[i].key, user->items[i].value, errstr, errlen))
             goto fail;
     if (kafka_set(conf, "allow.auto.create.topics", "false", errstr, errlen) ||
         kafka_health_install(conf, errstr, errlen))

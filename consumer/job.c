@@ -1,6 +1,8 @@
-/* job: see job.h. This file is the job's life around Kafka — find the
- * checkpoint, publish, wait for acknowledgements, commit, fail; the GitHub
- * side of a step is in job_github.c. */
+/* job: see job.h. This file is the job's state machine: the only code
+ * that changes a job's phase. It finds the checkpoint, publishes, waits
+ * for acknowledgements, commits and fails, and acts on what the GitHub
+ * side of a JOB_FETCH step (job_github.c, below it) decided: accept the
+ * page, wait for the reset, retry, or fail with a reason. */
 #include "job.h"
 
 #include <stdio.h>
@@ -8,21 +10,63 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
+#include "job_messages.h"
 #include "isotime.h"
-#include "job_internal.h"
+#include "job_github.h"
 #include "log.h"
 
 #define JOB_ACK_POLL_S 0.002       /* between looks at the acknowledgements */
+#define JOB_FETCH_POLL_S 0.004     /* between looks at a request in flight */
 #define JOB_COMMIT_RETRY_S 0.2     /* between attempts of a failed commit */
 #define JOB_COMMIT_GIVE_UP_S 60.0  /* then go on without it: a later commit covers it */
 #define JOB_COMMITTED_TIMEOUT_MS 5000
 
-double job_now(void)
+enum job_phase {
+    JOB_LOAD,   /* read the committed checkpoint of the job's partition */
+    JOB_START,  /* publish `started` */
+    JOB_FETCH,  /* fetch the next page (job_github.c) and publish it */
+    JOB_ACKS,   /* wait until Kafka acknowledged what was published */
+    JOB_COMMIT, /* commit the acknowledged checkpoint */
+    JOB_FAIL,   /* publish `failed` (and the dead letter) */
+    JOB_END     /* the final commit is done */
+};
+
+struct job_run {
+    struct worker_ctx *ctx;    /* borrowed */
+    struct job_gh gh;          /* the GitHub side: request in flight, page size, retries */
+    struct publisher_tally *tally; /* borrowed: the slot's deliveries */
+    int64_t fail_mark;         /* tally->failed when nothing of ours was in flight */
+    rd_kafka_message_t *msg;   /* owned: the job message, kept for the DLQ */
+    struct job job;
+    struct pager pager;
+    struct checkpoint cp;      /* the job as of its last acknowledged chunk */
+    int64_t seq;               /* last seq used (ahead of cp.seq after a redo) */
+    int64_t repository_id;
+    enum job_phase phase;
+    double not_before;         /* wall-clock seconds */
+    char fail_reason[GH_REASON_MAX]; /* set once the job failed */
+    int fail_dlq;
+    /* Published, waiting for acknowledgement and commit: */
+    struct checkpoint pending;
+    int pending_final;         /* commit offset + 1: the job ends */
+    enum job_phase redo;       /* where to go back to if a delivery failed */
+    enum job_phase then;       /* where to go after the commit */
+    double then_not_before;
+    struct pager pager_before; /* the pager before the page being published */
+    double acks_since;         /* monotonic, when the wait for acks began */
+    double commit_since;       /* monotonic, first attempt of the pending commit */
+    int commit_failures;
+    int acks_slow_logged;
+};
+
+static double job_now(void)
 {
     return (double)isotime_now_ms() / 1000.0;
 }
 
-enum job_step job_wait(job_run *jr, double secs)
+/* Schedules the next step `secs` from now; returns JOB_STEP_WAIT. */
+static enum job_step job_wait(job_run *jr, double secs)
 {
     jr->not_before = job_now() + secs;
     return JOB_STEP_WAIT;
@@ -50,18 +94,14 @@ const char *job_run_key(const job_run *jr)
 
 int job_run_at_boundary(const job_run *jr)
 {
-    return jr->phase != JOB_ACKS && jr->phase != JOB_COMMIT && !jr->in_flight;
+    return jr->phase != JOB_ACKS && jr->phase != JOB_COMMIT && !jr->gh.in_flight;
 }
 
 void job_run_free(job_run *jr)
 {
     if (!jr)
         return;
-    if (jr->in_flight) { /* the slot's fetcher must be idle for the next job */
-        struct gh_page page;
-        fetcher_collect(jr->fetch, &page, 1);
-        gh_page_clear(&page);
-    }
+    job_gh_abandon(&jr->gh); /* the slot's fetcher must be idle for the next job */
     rd_kafka_message_destroy(jr->msg);
     free(jr);
 }
@@ -117,7 +157,7 @@ static void job_poison_again(struct worker_ctx *ctx, const rd_kafka_message_t *m
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static job_run *job_run_poison(struct worker_ctx *ctx, struct outbox_tally *tally,
+static job_run *job_run_poison(struct worker_ctx *ctx, struct publisher_tally *tally,
                                rd_kafka_message_t *msg, const char *why)
 {
     struct dlq_info info = {why, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
@@ -125,8 +165,8 @@ static job_run *job_run_poison(struct worker_ctx *ctx, struct outbox_tally *tall
     log_warn("poison message at %s[%d]@%lld: %s; sending it to %s", info.src_topic,
              (int)msg->partition, (long long)msg->offset, why, ctx->dlq_topic);
     int64_t mark = tally->failed;
-    if (outbox_send_dlq(ctx->ob, tally, ctx->dlq_topic, msg, &info) != 0 ||
-        outbox_check(ctx->ob, tally, ctx->ack_timeout_ms, mark) != 0)
+    if (publisher_send_dlq(ctx->ob, tally, ctx->dlq_topic, msg, &info) != 0 ||
+        publisher_check(ctx->ob, tally, ctx->ack_timeout_ms, mark) != 0)
         job_poison_again(ctx, msg);
     else if ((err = job_commit(ctx, msg, msg->offset + 1, NULL)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_warn("dead-lettered %s[%d]@%lld but could not commit past it (%s); a later commit "
@@ -137,9 +177,11 @@ static job_run *job_run_poison(struct worker_ctx *ctx, struct outbox_tally *tall
 }
 
 job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
-                       struct outbox_tally *tally)
+                       struct publisher_tally *tally)
 {
     char err[256];
+    struct gh_retry_conf conf = {ctx->page_size, ctx->max_retries, ctx->retry_base_ms,
+                                 ctx->secondary_wait_ms};
     job_run *jr = calloc(1, sizeof *jr);
 
     if (!jr) {
@@ -147,7 +189,7 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
         return NULL;
     }
     jr->ctx = ctx;
-    jr->fetch = fetch;
+    job_gh_init(&jr->gh, fetch, &ctx->budget, &conf);
     jr->tally = tally;
     jr->fail_mark = tally->failed;
     jr->msg = msg;
@@ -155,7 +197,6 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
         free(jr);
         return job_run_poison(ctx, tally, msg, err);
     }
-    jr->page_max = ctx->page_size;
     jr->phase = JOB_LOAD;
     return jr;
 }
@@ -228,8 +269,10 @@ static enum job_step job_load(job_run *jr)
     return JOB_STEP_AGAIN;
 }
 
-void job_progress_info(const job_run *jr, const struct checkpoint *next, struct progress_info *pi,
-                       const char *status)
+/* Fills the fields of a progress event that come from the job's state,
+ * with next as the checkpoint being built. */
+static void job_progress_info(const job_run *jr, const struct checkpoint *next,
+                              struct progress_info *pi, const char *status)
 {
     memset(pi, 0, sizeof *pi);
     pi->job = &jr->job;
@@ -246,22 +289,28 @@ void job_progress_info(const job_run *jr, const struct checkpoint *next, struct 
     pi->remaining = jr->ctx->budget.remaining;
 }
 
-int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq)
+/* Publishes one progress event with seq ++*seq. 0, or -1 if not queued. */
+static int job_send_progress(job_run *jr, struct progress_info *pi, int64_t *seq)
 {
     char *s;
     int rc;
     pi->seq = ++*seq;
-    s = events_progress(pi);
+    s = jobmsg_progress(pi);
     if (!s)
         return -1;
-    rc = outbox_send(jr->ctx->ob, jr->tally, jr->ctx->progress_topic, jr->job.key, EVENT_PROGRESS,
+    rc = publisher_send(jr->ctx->ob, jr->tally, jr->ctx->progress_topic, jr->job.key, EVENT_PROGRESS,
                      s);
     free(s);
     return rc;
 }
 
-enum job_step job_published(job_run *jr, const struct checkpoint *next, int final,
-                            enum job_phase redo, enum job_phase then, double then_not_before)
+/* Everything of `next` is queued: wait for its acknowledgement, then
+ * commit it (offset + 1 when final) and go on to phase `then` at
+ * then_not_before; if a delivery fails go back to `redo` (with the pager
+ * as it was before, saved by the caller in jr->pager_before). */
+static enum job_step job_published(job_run *jr, const struct checkpoint *next, int final,
+                                   enum job_phase redo, enum job_phase then,
+                                   double then_not_before)
 {
     jr->pending = *next;
     jr->pending_final = final;
@@ -279,7 +328,7 @@ enum job_step job_published(job_run *jr, const struct checkpoint *next, int fina
  * without blocking; the loop polls Kafka in between. */
 static enum job_step job_acks(job_run *jr)
 {
-    int r = outbox_check(jr->ctx->ob, jr->tally, 0, jr->fail_mark);
+    int r = publisher_check(jr->ctx->ob, jr->tally, 0, jr->fail_mark);
     double waited = isotime_mono() - jr->acks_since;
 
     if (r != 1) /* nothing in flight now: later failures are of later messages */
@@ -374,7 +423,9 @@ static enum job_step job_start_event(job_run *jr)
     return job_published(jr, &next, 0, JOB_START, JOB_FETCH, 0);
 }
 
-enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
+/* Ends the job as failed with reason (copied); to_dlq also dead-letters
+ * the job message with its last checkpoint. */
+static enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
 {
     struct progress_info pi;
     struct checkpoint next = jr->cp;
@@ -398,7 +449,7 @@ enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
         struct dlq_info info = {jr->fail_reason, job_run_topic(jr), jr->msg->partition,
                                 jr->msg->offset,
                                 checkpoint_encode(&jr->cp, meta, sizeof meta) > 0 ? meta : NULL};
-        if (outbox_send_dlq(jr->ctx->ob, jr->tally, jr->ctx->dlq_topic, jr->msg, &info) != 0) {
+        if (publisher_send_dlq(jr->ctx->ob, jr->tally, jr->ctx->dlq_topic, jr->msg, &info) != 0) {
             jr->seq = next.seq;
             return job_wait(jr, 1.0);
         }
@@ -407,11 +458,137 @@ enum job_step job_fail(job_run *jr, const char *reason, int to_dlq)
     return job_published(jr, &next, 1, JOB_FAIL, JOB_END, 0);
 }
 
+/* Publishes rate_limited with the time work resumes, commits it, and
+ * schedules the next fetch for then (the loop keeps polling Kafka). */
+static enum job_step job_wait_rate_limit(job_run *jr, time_t until, const char *why)
+{
+    struct progress_info pi;
+    struct checkpoint next = jr->cp;
+    char retry_at[ISOTIME_LEN + 1];
+
+    isotime_format(until, retry_at);
+    log_warn("%s: %s; waiting until %s (status paused, still polling Kafka)", jr->job.key, why,
+             retry_at);
+    next.seq = jr->seq;
+    job_progress_info(jr, &next, &pi, "rate_limited");
+    pi.retry_at = retry_at;
+    pi.reset_at = retry_at;
+    if (job_send_progress(jr, &pi, &next.seq) != 0) {
+        log_warn("%s: rate_limited event not published; waiting anyway", jr->job.key);
+        jr->seq = next.seq;
+        jr->not_before = (double)until;
+        return JOB_STEP_WAIT;
+    }
+    jr->pager_before = jr->pager;
+    return job_published(jr, &next, 0, JOB_FETCH, JOB_FETCH, (double)until);
+}
+
+/* Queues a fetched chunk and its progress (and the completion); the
+ * commit follows once Kafka acknowledged them. */
+static enum job_step job_publish_chunk(job_run *jr, const struct pager *before, json_t *records,
+                                       const struct gh_page *page)
+{
+    struct checkpoint next = jr->cp;
+    struct progress_info pi;
+    char **parts = NULL;
+    size_t nparts = 0, n = json_array_size(records);
+    int bad = 0;
+    double pause = jr->ctx->chunk_pause_ms / 1000.0;
+
+    next.seq = jr->seq;
+    next.requests++;
+    next.points += page->cost > 0 ? page->cost : 1;
+    if (n > 0) {
+        next.chunk++;
+        bad = jobmsg_pull_requests(&jr->job, jr->repository_id, next.chunk, records, &next.seq,
+                                   &parts, &nparts);
+        for (size_t i = 0; !bad && i < nparts; i++)
+            bad = publisher_send(jr->ctx->ob, jr->tally, jr->ctx->progress_topic, jr->job.key,
+                              EVENT_PULL_REQUESTS, parts[i]);
+        jobmsg_free_parts(parts, nparts);
+        job_progress_info(jr, &next, &pi, "processing");
+        pi.chunk_size = (int)n;
+        bad = bad || job_send_progress(jr, &pi, &next.seq);
+    }
+    if (!bad && jr->pager.done) {
+        job_progress_info(jr, &next, &pi, "completed");
+        bad = job_send_progress(jr, &pi, &next.seq);
+    }
+    snprintf(next.cursor, sizeof next.cursor, "%s", jr->pager.cursor);
+    next.fetched = jr->pager.fetched;
+    jr->seq = next.seq; /* never reuse a seq that may have gone out */
+    if (bad) {
+        log_warn("%s: could not queue chunk %d for Kafka; fetching it again in 1 s", jr->job.key,
+                 next.chunk);
+        jr->pager = *before;
+        jr->cp.requests++;
+        return job_wait(jr, 1.0);
+    }
+    log_debug("%s: chunk %d queued, %d/%d PRs", jr->job.key, next.chunk, jr->pager.fetched,
+              jr->job.max_prs);
+    jr->pager_before = *before;
+    return job_published(jr, &next, jr->pager.done, JOB_FETCH, jr->pager.done ? JOB_END : JOB_FETCH,
+                         pause > 0 && !jr->pager.done ? job_now() + pause : 0);
+}
+
+/* A page the policy accepted: take what belongs to the backfill and
+ * publish it. */
+static enum job_step job_accept(job_run *jr, const struct gh_page *page)
+{
+    struct pager before = jr->pager;
+    enum job_step st;
+    json_t *records;
+
+    if (page->repository_id > 0)
+        jr->repository_id = page->repository_id;
+    records = pager_accept(&jr->pager, page);
+    if (!records)
+        return job_wait(jr, 1.0);
+    st = job_publish_chunk(jr, &before, records, page);
+    json_decref(records);
+    return st;
+}
+
+/* JOB_FETCH: one look at the job's GitHub request (job_github.c), then
+ * acts on what GitHub's policy decided about it. */
+static enum job_step job_fetch(job_run *jr)
+{
+    struct gh_page page;
+    struct gh_decision d;
+    enum job_step st;
+
+    if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d))
+        return job_wait(jr, JOB_FETCH_POLL_S);
+    if (d.answered && d.verdict != GH_ACCEPT)
+        jr->cp.requests++; /* an accepted page is counted with its chunk */
+    switch (d.verdict) {
+    case GH_ACCEPT:
+        st = job_accept(jr, &page);
+        break;
+    case GH_WAIT_RESET:
+        st = job_wait_rate_limit(jr, d.until, d.reason);
+        break;
+    case GH_RETRY:
+        log_warn("%s: %s", jr->job.key, d.reason);
+        st = job_wait(jr, d.wait_ms / 1000.0);
+        break;
+    case GH_FAIL:
+        st = job_fail(jr, d.reason, d.to_dlq);
+        break;
+    case GH_SEND: /* never with a decision to act on; look again */
+    default:
+        st = job_wait(jr, JOB_FETCH_POLL_S);
+        break;
+    }
+    gh_page_clear(&page);
+    return st;
+}
+
 enum job_step job_run_step(job_run *jr)
 {
     /* A cancellation takes effect at a chunk boundary, once the
      * checkpoint (and so the seq to continue from) is known. */
-    if ((jr->phase == JOB_START || jr->phase == JOB_FETCH) && !jr->in_flight &&
+    if ((jr->phase == JOB_START || jr->phase == JOB_FETCH) && !jr->gh.in_flight &&
         cancels_hit(jr->ctx->cancels, jr->job.key, jr->job.ts)) {
         log_info("%s backfill=%s cancelled at chunk %d, %d PRs stored", jr->job.key, jr->job.id,
                  jr->cp.chunk, jr->cp.fetched);

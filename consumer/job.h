@@ -1,21 +1,27 @@
 /* job: runs one repository/backfill.initial job, one step at a time, so
- * the Kafka loop can keep polling between steps (a step is one GitHub
- * request and the publishing that follows it, or a short slice of waiting
- * for Kafka's acknowledgements, or a commit; a wait for a rate-limit reset
- * or a backoff is not a step — the loop waits and polls).
+ * the Kafka loop can keep polling between steps and run the worker's
+ * other jobs (up to --jobs, each on its own slot). A step is one look at
+ * the job's GitHub request (starting it on the slot's fetcher thread, or
+ * collecting its answer and publishing the page), at Kafka's
+ * acknowledgements, or a commit; a wait for a rate-limit reset or a
+ * backoff is not a step — the loop waits and polls.
  *
- * Protocol (DESIGN.md "The worker"): after every chunk the job publishes
- * the chunk's pull requests, then its progress event, waits until both are
- * acknowledged, then commits the job message's own offset with a
- * checkpoint in the commit metadata. On completion or terminal failure it
- * publishes the final event and commits offset + 1. A job whose message
- * carries a checkpoint of its own id resumes from it: same cutoff, same
- * cursor, seq continuing.
+ * Protocol (README.md, "How it works"): after every chunk the job
+ * publishes the chunk's pull requests, then its progress event, waits
+ * until both are acknowledged, then commits the job message's own offset
+ * with a checkpoint in the commit metadata. On completion or terminal
+ * failure it publishes the final event and commits offset + 1. A job
+ * whose message carries a checkpoint of its own id resumes from it: same
+ * cutoff, same cursor, seq continuing.
  *
- * Nothing in a step waits long: acknowledgements are awaited in short
- * slices (during a broker restart the job just waits; librdkafka keeps the
- * messages and retries them), a failed commit is retried, and GitHub's
- * rate-limit and backoff waits are "not before" times (github_policy.h). */
+ * Nothing in a step waits long: GitHub requests run on the slot's fetcher
+ * thread, acknowledgements are looked at without blocking (during a
+ * broker restart the job just waits; librdkafka keeps the messages and
+ * retries them), a failed commit is retried, and GitHub's rate-limit and
+ * backoff waits are "not before" times decided by github_policy.h.
+ *
+ * All job state belongs to the thread that calls these functions (the
+ * consumer's main thread); the fetcher thread touches only its request. */
 #ifndef BACKFILL_JOB_H
 #define BACKFILL_JOB_H
 
@@ -27,12 +33,12 @@
 #include "github_policy.h"
 #include "cancels.h"
 #include "fetcher.h"
-#include "outbox.h"
+#include "publisher.h"
 
 /* What every job of one worker shares. */
 struct worker_ctx {
     rd_kafka_t *consumer;        /* borrowed */
-    outbox *ob;                  /* borrowed */
+    publisher *ob;                  /* borrowed */
     const cancels *cancels;      /* borrowed: cancellations seen, NULL = none */
     const char *progress_topic;  /* borrowed */
     const char *dlq_topic;       /* borrowed */
@@ -42,7 +48,8 @@ struct worker_ctx {
     int retry_base_ms;           /* first backoff; doubles per retry, with jitter */
     long secondary_wait_ms;      /* secondary limit without retry-after (GitHub: 60 s) */
     int ack_timeout_ms;          /* acknowledgements slower than this are logged */
-    struct gh_budget budget;     /* the token's primary budget as this process saw it */
+    struct gh_budget budget;     /* the token's primary budget as this process saw it,
+                                  * shared by all its jobs */
 };
 
 typedef struct job_run job_run;
@@ -55,13 +62,15 @@ enum job_step { JOB_STEP_AGAIN, JOB_STEP_WAIT, JOB_STEP_DONE };
  * destroyed, nothing committed) if even that fails. fetch and tally are
  * the slot's (borrowed): its request thread and its Kafka deliveries. */
 job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
-                       struct outbox_tally *tally);
+                       struct publisher_tally *tally);
 
-/* Does the next step. JOB_STEP_WAIT: call again at job_run_not_before();
- * JOB_STEP_DONE: final event published and offset + 1 committed (or the
- * job was found finished already). A step blocks for at most one GitHub
- * request (bounded by the client's timeouts) or about 100 ms of waiting
- * for Kafka, so the caller can keep polling the consumer between steps. */
+/* Does the next step. JOB_STEP_AGAIN: the next may run at once; JOB_STEP_WAIT:
+ * call again at job_run_not_before(); JOB_STEP_DONE: final event
+ * published and offset + 1 committed (or the job was found finished
+ * already). A step never waits for GitHub; it blocks at most for one call
+ * to the group coordinator (reading the committed checkpoint, up to 5 s,
+ * or a commit), so the caller can keep polling the consumer between
+ * steps. */
 enum job_step job_run_step(job_run *jr);
 
 /* 1 when nothing the job published is still waiting for Kafka's

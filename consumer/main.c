@@ -1,10 +1,12 @@
-/* backfill-consumer: a worker of the backfill-workers group. It takes one
- * job at a time from its assigned partitions of the jobs topic, pauses its
- * partitions while the job runs (still polling, so the group never
- * considers it dead) and runs the job step by step (see job.h). A revoke
- * of the job's partition or SIGTERM/SIGINT stops the job at the next chunk
- * boundary — its checkpoint is already committed — and whoever owns the
- * partition next resumes it. */
+/* backfill-consumer: a worker of the backfill-workers group. It runs up to
+ * --jobs jobs at once, each from a different one of its assigned
+ * partitions of the jobs topic and each with its own GitHub fetcher
+ * thread; this thread owns every job's state and steps each one (see
+ * job.h). A partition is paused while a job of it runs, and all are while
+ * every slot is busy, still polling, so the group never considers the
+ * worker dead. A revoke of a job's partition or SIGTERM/SIGINT stops the
+ * job at the next chunk boundary — its checkpoint is already committed —
+ * and whoever owns the partition next resumes it. */
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -22,9 +24,10 @@
 #include "fetcher.h"
 #include "job.h"
 #include "kafka.h"
+#include "kafka_group.h"
 #include "kafka_health.h"
 #include "log.h"
-#include "outbox.h"
+#include "publisher.h"
 #include "pauses.h"
 
 enum {
@@ -52,6 +55,7 @@ struct consumer_opts {
     const char *instance_id; /* borrowed, NULL = dynamic membership */
     int page_size, chunk_pause_ms, retries, retry_base_ms, http_timeout_ms, connect_timeout_ms;
     int rate_limit_reserve, secondary_wait_ms, jobs;
+    int print_query; /* --print-query: print the GraphQL document and exit */
 };
 
 #define MAX_JOBS 16
@@ -61,11 +65,12 @@ struct consumer_state {
     int njobs;                    /* slots: jobs run at once (--jobs) */
     job_run *jobs[MAX_JOBS];      /* owned: the job in each slot, NULL when free */
     fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
-    struct outbox_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
+    struct publisher_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
     cancels *ctl;                 /* owned: cancellations from the control topic */
     pauses *pauses;               /* owned: which partitions we paused */
     struct kafka_topic jobs_topic; /* name borrowed; partitions wanted and found */
     const char *brokers;          /* borrowed: for the advice in warnings */
+    struct kafka_group_hooks group_hooks; /* what the worker does around a rebalance */
 };
 
 #define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
@@ -128,20 +133,29 @@ static void usage(FILE *f)
             cli_group_help, cli_common_help);
 }
 
-static const char *env_or(const char *name, const char *dflt)
+static int consumer_option(int c, const char *arg, void *ctx)
 {
-    const char *v = getenv(name);
-    return v && v[0] ? v : dflt;
+    struct consumer_opts *o = ctx;
+    switch (c) {
+    case 'G': o->group = arg; return 0;
+    case OPT_URL: o->url = arg; return 0;
+    case OPT_TOKEN_FILE: o->token_file = arg; return 0;
+    case OPT_INSTANCE: o->instance_id = arg; return 0;
+    case OPT_PAGE_SIZE: return cli_parse_int("--page-size", arg, 1, GH_PAGE_MAX, &o->page_size);
+    case OPT_CHUNK_PAUSE: return cli_parse_int("--chunk-pause-ms", arg, 0, 3600000, &o->chunk_pause_ms);
+    case OPT_RETRIES: return cli_parse_int("--retries", arg, 0, 100, &o->retries);
+    case OPT_RETRY_BASE: return cli_parse_int("--retry-base-ms", arg, 1, 3600000, &o->retry_base_ms);
+    case OPT_HTTP_TIMEOUT: return cli_parse_int("--http-timeout-ms", arg, 100, 3600000, &o->http_timeout_ms);
+    case OPT_CONNECT_TIMEOUT: return cli_parse_int("--connect-timeout-ms", arg, 100, 600000, &o->connect_timeout_ms);
+    case OPT_RESERVE: return cli_parse_int("--rate-limit-reserve", arg, 0, 1000000, &o->rate_limit_reserve);
+    case 'j': return cli_parse_int("--jobs", arg, 1, MAX_JOBS, &o->jobs);
+    case OPT_SECONDARY_WAIT: return cli_parse_int("--secondary-wait-ms", arg, 0, 3600000, &o->secondary_wait_ms);
+    case OPT_PRINT_QUERY: o->print_query = 1; return 0;
+    default: return -1;
+    }
 }
 
-/* Reads an integer option from the environment if set; -1 if malformed. */
-static int env_int(const char *name, int lo, int hi, int *out)
-{
-    const char *v = getenv(name);
-    return v && v[0] ? cli_parse_int(name, v, lo, hi, out) : 0;
-}
-
-/* Returns 0 to run, 1 to exit 0, -1 on a usage error. */
+/* Returns CLI_RUN, or the exit status (cli_parse). */
 static int parse_args(int argc, char **argv, struct consumer_opts *o)
 {
     static const struct option longopts[] = {
@@ -162,54 +176,25 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         {"secondary-wait-ms", required_argument, 0, OPT_SECONDARY_WAIT},
         {"jobs", required_argument, 0, 'j'},
         {0, 0, 0, 0}};
-    int c, bad = 0;
+    const struct cli_spec spec = {"G:j:", longopts, consumer_option, o, usage, 0, NULL};
+    int rc;
 
-    o->group = env_or("BACKFILL_GROUP", "backfill-workers");
-    o->url = env_or("GITHUB_GRAPHQL_URL", GH_DEFAULT_URL);
-    o->token_file = env_or("GITHUB_TOKEN_FILE", NULL);
-    o->instance_id = env_or("BACKFILL_INSTANCE_ID", NULL);
-    if (env_int("BACKFILL_RETRY_BASE_MS", 1, 3600000, &o->retry_base_ms) ||
-        env_int("BACKFILL_RATE_LIMIT_RESERVE", 0, 1000000, &o->rate_limit_reserve) ||
-        env_int("BACKFILL_SECONDARY_WAIT_MS", 0, 3600000, &o->secondary_wait_ms) ||
-        env_int("BACKFILL_JOBS", 1, MAX_JOBS, &o->jobs))
-        return -1;
-    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "G:j:", longopts, NULL)) != -1) {
-        enum cli_result r = cli_common_option(&o->common, c, optarg);
-        if (r == CLI_EXIT_OK)
-            return 1;
-        if (r == CLI_USAGE_ERROR)
-            return -1;
-        if (r == CLI_HANDLED)
-            continue;
-        switch (c) {
-        case 'G': o->group = optarg; break;
-        case OPT_URL: o->url = optarg; break;
-        case OPT_TOKEN_FILE: o->token_file = optarg; break;
-        case OPT_INSTANCE: o->instance_id = optarg; break;
-        case OPT_PAGE_SIZE: bad |= cli_parse_int("--page-size", optarg, 1, GH_PAGE_MAX, &o->page_size); break;
-        case OPT_CHUNK_PAUSE: bad |= cli_parse_int("--chunk-pause-ms", optarg, 0, 3600000, &o->chunk_pause_ms); break;
-        case OPT_RETRIES: bad |= cli_parse_int("--retries", optarg, 0, 100, &o->retries); break;
-        case OPT_RETRY_BASE: bad |= cli_parse_int("--retry-base-ms", optarg, 1, 3600000, &o->retry_base_ms); break;
-        case OPT_HTTP_TIMEOUT: bad |= cli_parse_int("--http-timeout-ms", optarg, 100, 3600000, &o->http_timeout_ms); break;
-        case OPT_CONNECT_TIMEOUT: bad |= cli_parse_int("--connect-timeout-ms", optarg, 100, 600000, &o->connect_timeout_ms); break;
-        case OPT_RESERVE: bad |= cli_parse_int("--rate-limit-reserve", optarg, 0, 1000000, &o->rate_limit_reserve); break;
-        case 'j': bad |= cli_parse_int("--jobs", optarg, 1, MAX_JOBS, &o->jobs); break;
-        case OPT_SECONDARY_WAIT: bad |= cli_parse_int("--secondary-wait-ms", optarg, 0, 3600000, &o->secondary_wait_ms); break;
-        case OPT_PRINT_QUERY: fputs(gh_query_document(), stdout); return 1;
-        default: return -1;
-        }
+    o->group = cli_env("BACKFILL_GROUP", "backfill-workers");
+    o->url = cli_env("GITHUB_GRAPHQL_URL", GH_DEFAULT_URL);
+    o->token_file = cli_env("GITHUB_TOKEN_FILE", NULL);
+    o->instance_id = cli_env("BACKFILL_INSTANCE_ID", NULL);
+    if (cli_env_int("BACKFILL_RETRY_BASE_MS", 1, 3600000, &o->retry_base_ms) ||
+        cli_env_int("BACKFILL_RATE_LIMIT_RESERVE", 0, 1000000, &o->rate_limit_reserve) ||
+        cli_env_int("BACKFILL_SECONDARY_WAIT_MS", 0, 3600000, &o->secondary_wait_ms) ||
+        cli_env_int("BACKFILL_JOBS", 1, MAX_JOBS, &o->jobs))
+        return CLI_EXIT_USAGE;
+    if ((rc = cli_parse(&o->common, &spec, argc, argv)) != CLI_RUN)
+        return rc;
+    if (o->print_query) {
+        fputs(gh_query_document(), stdout);
+        return CLI_EXIT_SUCCESS;
     }
-    if (bad)
-        return -1;
-    if (o->common.want_help) {
-        usage(stdout);
-        return 1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
+    return CLI_RUN;
 }
 
 static int running_jobs(const struct consumer_state *cs)
@@ -282,21 +267,6 @@ static void stop_job(struct consumer_state *cs, int slot, const char *why, int l
     cs->jobs[slot] = NULL;
 }
 
-/* Formats the partition numbers of parts as "0,3,7" (truncated to fit). */
-static const char *partition_list(const rd_kafka_topic_partition_list_t *parts, char *buf,
-                                  size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < parts->cnt && used + 12 < len; i++) {
-        int n = snprintf(buf + used, len - used, "%s%d", i ? "," : "", (int)parts->elems[i].partition);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
-    return buf;
-}
-
 /* Says, when the jobs topic has fewer partitions than configured, how
  * few of the group's consumers can work (one partition feeds one member)
  * and how to add partitions. At start and on every assignment, so that
@@ -310,48 +280,38 @@ static void warn_jobs_partitions(const struct consumer_state *cs)
         log_warn("jobs %s", warning);
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+/* kafka_group hooks: a new assignment may come with a changed partition
+ * count (someone added partitions) and keeps no pause flag of ours. */
+static void after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
 {
-    struct consumer_state *cs = opaque; /* borrowed */
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    rd_kafka_error_t *error = NULL;
-    char list[256];
+    struct consumer_state *cs = ctx; /* borrowed */
+    int found = kafka_topic_partitions(rk, cs->jobs_topic.name, 2000);
+    if (found > 0)
+        cs->jobs_topic.found = found;
+    warn_jobs_partitions(cs);
+    /* librdkafka keeps a partition's pause flag across unassign and
+     * assign: set it explicitly either way. */
+    update_pauses(cs, (rd_kafka_topic_partition_list_t *)parts);
+}
 
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        int found = kafka_topic_partitions(rk, cs->jobs_topic.name, 2000);
-        log_info("assigned %d partitions [%s]", parts->cnt, partition_list(parts, list, sizeof list));
-        if (found > 0)
-            cs->jobs_topic.found = found; /* someone may have added partitions */
-        warn_jobs_partitions(cs);
-        if (cooperative)
-            error = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        /* librdkafka keeps a partition's pause flag across unassign and
-         * assign: set it explicitly either way. */
-        update_pauses(cs, parts);
-    } else {
-        for (int i = 0; i < parts->cnt; i++) {
-            int slot = job_on(cs, parts->elems[i].topic, parts->elems[i].partition);
-            if (slot >= 0)
-                stop_job(cs, slot,
-                         rd_kafka_assignment_lost(rk) ? "partition lost" : "partition revoked",
-                         rd_kafka_assignment_lost(rk));
-        }
-        log_info("revoked %d partitions [%s]%s", parts->cnt, partition_list(parts, list, sizeof list),
-                 rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
-        rd_kafka_resume_partitions(rk, parts); /* don't leave a pause behind (see assign) */
-        if (cooperative)
-            error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
-        update_pauses(cs, NULL);
+/* A job on a revoked partition stops at its chunk boundary (finishing the
+ * chunk in hand unless the partition is already lost). */
+static void before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                          int lost)
+{
+    struct consumer_state *cs = ctx; /* borrowed */
+    for (int i = 0; i < parts->cnt; i++) {
+        int slot = job_on(cs, parts->elems[i].topic, parts->elems[i].partition);
+        if (slot >= 0)
+            stop_job(cs, slot, lost ? "partition lost" : "partition revoked", lost);
     }
-    if (error) {
-        log_error("rebalance: %s", rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    }
+    rd_kafka_resume_partitions(rk, parts); /* don't leave a pause behind (see after_assign) */
+}
+
+static void after_revoke(void *ctx, rd_kafka_t *rk)
+{
+    (void)rk;
+    update_pauses(ctx, NULL);
 }
 
 static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_state *cs)
@@ -375,8 +335,8 @@ static rd_kafka_t *consumer_new(const struct consumer_opts *o, struct consumer_s
         log_error("%s", err);
         return NULL;
     }
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, cs);
+    cs->group_hooks = (struct kafka_group_hooks){NULL, after_assign, before_revoke, after_revoke, cs};
+    kafka_group_install(conf, &cs->group_hooks);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */
@@ -462,7 +422,7 @@ static int run(struct consumer_state *cs)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, timeout);
         if (msg)
             handle_message(cs, msg);
-        outbox_poll(cs->ctx.ob);
+        publisher_poll(cs->ctx.ob);
         cancels_poll(cs->ctl);
     }
     if (fatal)
@@ -503,7 +463,6 @@ int main(int argc, char **argv)
                               .rate_limit_reserve = GH_BUDGET_DEFAULT_RESERVE,
                               .secondary_wait_ms = 60000, .jobs = 1};
     struct consumer_state cs;
-    struct sigaction sa;
     char err[1024], *token = NULL;
     int rc = 1, pr;
 
@@ -512,14 +471,10 @@ int main(int argc, char **argv)
     limit_malloc_arenas();
     if (cli_common_init(&o.common))
         return 2;
-    pr = parse_args(argc, argv, &o);
-    if (pr != 0) {
-        if (pr < 0)
-            fprintf(stderr, "Try 'backfill-consumer --help'.\n");
+    if ((pr = parse_args(argc, argv, &o)) != CLI_RUN) {
         cli_common_free(&o.common);
-        return pr > 0 ? 0 : 2;
+        return pr;
     }
-    cli_common_apply(&o.common);
     srand((unsigned)(isotime_now_ms() ^ getpid()));
     token = load_token(&o, err, sizeof err);
     if (!token) {
@@ -527,10 +482,7 @@ int main(int argc, char **argv)
         cli_common_free(&o.common);
         return 2;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_stop_signals(on_signal);
 
     cs.ctx = (struct worker_ctx){.progress_topic = o.common.progress_topic,
                                  .dlq_topic = o.common.dlq_topic,
@@ -558,13 +510,13 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
-    cs.ctx.ob = outbox_new(&o.common, err, sizeof err);
+    cs.ctx.ob = publisher_new(&o.common, err, sizeof err);
     if (!cs.ctx.ob) {
         log_error("cannot create the Kafka producer: %s", err);
         goto done;
     }
     struct kafka_topic topics[CLI_NTOPICS];
-    int er = kafka_ensure_topics_wait(outbox_handle(cs.ctx.ob), topics,
+    int er = kafka_ensure_topics_wait(publisher_handle(cs.ctx.ob), topics,
                                       cli_topics(&o.common, topics), &stop_requested, err,
                                       sizeof err);
     if (er) {
@@ -580,7 +532,7 @@ int main(int argc, char **argv)
         log_warn("progress %s", err);
     /* without this the first job's first publish waits for librdkafka's
      * 1 s metadata scan to learn the progress topic's partitions */
-    kafka_warm_topic(outbox_handle(cs.ctx.ob), o.common.progress_topic, 5000);
+    kafka_warm_topic(publisher_handle(cs.ctx.ob), o.common.progress_topic, 5000);
     if (!(cs.pauses = pauses_new())) {
         log_error("out of memory");
         goto done;
@@ -611,7 +563,7 @@ done:
         rd_kafka_consumer_close(cs.ctx.consumer);
         rd_kafka_destroy(cs.ctx.consumer);
     }
-    outbox_free(cs.ctx.ob);
+    publisher_free(cs.ctx.ob);
     cancels_free(cs.ctl);
     pauses_free(cs.pauses);
     for (int i = 0; i < cs.njobs; i++)

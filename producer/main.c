@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "event.h"
+#include "codec.h"
 #include "kafka.h"
 #include "log.h"
 #include "repo_list.h"
@@ -119,6 +119,37 @@ static void print_queued(const struct delivery *d, int json, int cancel)
     json_decref(o);
 }
 
+/* The producer's own options; files collects --file paths. */
+struct producer_parse {
+    struct producer_opts *o; /* borrowed */
+    const char *files[64];   /* borrowed from argv */
+    int nfiles;
+};
+
+static int producer_option(int c, const char *arg, void *ctx)
+{
+    struct producer_parse *pp = ctx;
+    struct producer_opts *o = pp->o;
+    switch (c) {
+    case 'f':
+        if (pp->nfiles == 64) {
+            fprintf(stderr, "--file: at most 64 files\n");
+            return -1;
+        }
+        pp->files[pp->nfiles++] = arg;
+        return 0;
+    case OPT_MAX_PRS: return cli_parse_int("--max-prs", arg, 1, 1000, &o->max_prs);
+    case OPT_SINCE_DAYS: return cli_parse_int("--since-days", arg, 1, 365, &o->since_days);
+    case OPT_JSON: o->json = 1; return 0;
+    case OPT_TRIGGER: o->trigger = arg; return 0;
+    case OPT_CANCEL: o->cancel = 1; return 0;
+    case OPT_KAFKA_WAIT:
+        return cli_parse_int("--kafka-wait-ms", arg, 100, 3600000, &o->kafka_wait_ms);
+    default: return -1;
+    }
+}
+
+/* Returns CLI_RUN with the list filled, or the exit status (cli_parse). */
 static int parse_args(int argc, char **argv, struct producer_opts *o, struct repo_list *list)
 {
     static const struct option longopts[] = {
@@ -131,60 +162,27 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
         {"cancel", no_argument, 0, OPT_CANCEL},
         {"kafka-wait-ms", required_argument, 0, OPT_KAFKA_WAIT},
         {0, 0, 0, 0}};
-    const char *files[64];
-    int nfiles = 0, c;
-    const char *wait = getenv("BACKFILL_KAFKA_WAIT_MS");
+    struct producer_parse pp = {.o = o};
+    const struct cli_spec spec = {"f:", longopts, producer_option, &pp, usage, 1, NULL};
+    int rc;
 
-    if (wait && wait[0] &&
-        cli_parse_int("BACKFILL_KAFKA_WAIT_MS", wait, 100, 3600000, &o->kafka_wait_ms))
-        return -1;
-
-    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS "f:", longopts, NULL)) != -1) {
-        enum cli_result r = cli_common_option(&o->common, c, optarg);
-        if (r == CLI_EXIT_OK)
-            return 1;
-        if (r == CLI_USAGE_ERROR)
-            return -1;
-        if (r == CLI_HANDLED)
-            continue;
-        if (c == 'f' && nfiles < 64)
-            files[nfiles++] = optarg;
-        else if (c == OPT_MAX_PRS) {
-            if (cli_parse_int("--max-prs", optarg, 1, 1000, &o->max_prs))
-                return -1;
-        } else if (c == OPT_SINCE_DAYS) {
-            if (cli_parse_int("--since-days", optarg, 1, 365, &o->since_days))
-                return -1;
-        } else if (c == OPT_JSON)
-            o->json = 1;
-        else if (c == OPT_TRIGGER)
-            o->trigger = optarg;
-        else if (c == OPT_CANCEL)
-            o->cancel = 1;
-        else if (c == OPT_KAFKA_WAIT) {
-            if (cli_parse_int("--kafka-wait-ms", optarg, 100, 3600000, &o->kafka_wait_ms))
-                return -1;
-        }
-        else
-            return -1;
-    }
-    if (o->common.want_help) {
-        usage(stdout);
-        return 1;
-    }
+    if (cli_env_int("BACKFILL_KAFKA_WAIT_MS", 100, 3600000, &o->kafka_wait_ms))
+        return CLI_EXIT_USAGE;
+    if ((rc = cli_parse(&o->common, &spec, argc, argv)) != CLI_RUN)
+        return rc;
     list->max_prs = o->max_prs;
     list->since_days = o->since_days;
     list->trigger = o->trigger;
     for (int i = optind; i < argc; i++)
         repo_list_add(list, argv[i], "argument");
-    for (int i = 0; i < nfiles; i++)
-        if (repo_list_add_file(list, files[i]))
-            return -1;
+    for (int i = 0; i < pp.nfiles; i++)
+        if (repo_list_add_file(list, pp.files[i]))
+            return CLI_EXIT_USAGE;
     if (list->n == 0 && list->rejected == 0) {
-        fprintf(stderr, "no repositories given\n");
-        return -1;
+        fprintf(stderr, "no repositories given\nTry 'backfill-producer --help'.\n");
+        return CLI_EXIT_USAGE;
     }
-    return 0;
+    return CLI_RUN;
 }
 
 static rd_kafka_t *producer_new(const struct cli_common *c)
@@ -274,14 +272,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "out of memory\n");
         return 2;
     }
-    pr = parse_args(argc, argv, &o, &list);
-    if (pr != 0) {
-        if (pr < 0)
-            fprintf(stderr, "Try 'backfill-producer --help'.\n");
-        rc = pr > 0 ? 0 : 2;
+    if ((pr = parse_args(argc, argv, &o, &list)) != CLI_RUN) {
+        rc = pr;
         goto done;
     }
-    cli_common_apply(&o.common);
     rc = 1;
     if (list.n == 0)
         goto done;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynbuf.h"
+
 void repo_list_init(struct repo_list *l)
 {
     memset(l, 0, sizeof *l);
@@ -90,14 +92,8 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
         l->duplicates++;
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct job *nj = realloc(l->jobs, cap * sizeof *nj);
-        if (!nj)
-            return -1;
-        l->jobs = nj;
-        l->cap = cap;
-    }
+    if (dynbuf_grow_array(&l->jobs, &l->cap, l->n + 1, sizeof *l->jobs))
+        return -1;
     job_init(&l->jobs[l->n], owner, name, l->trigger);
     l->jobs[l->n].max_prs = l->max_prs;
     l->jobs[l->n].since_days = l->since_days;

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "event.h"
+#include "codec.h"
 
 struct repo_list {
     struct job *jobs; /* owned */

@@ -32,6 +32,9 @@ bash scripts/build.sh build   # the same script the Dockerfile builds with
 step "unit tests"
 ctest --test-dir build -L unit --output-on-failure
 
+step "layers call downward only (no circle of calls between C files)"
+"$py" tests/check_layers.py build
+
 step "GitHub simulator tests"
 "$py" -m pytest -q -p no:cacheprovider tests/sim
 

@@ -23,13 +23,6 @@
 
 enum { OPT_GROUP = CLI_OPT_FIRST_FREE, OPT_BATCH_SIZE, OPT_BATCH_MS, OPT_BATCH_IDLE_MS };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -58,6 +51,19 @@ static void usage(FILE *f)
             cli_group_help, cli_common_help);
 }
 
+static int sink_option(int opt, const char *arg, void *ctx)
+{
+    struct sink_config *cfg = ctx;
+    switch (opt) {
+    case 'G': cfg->group = arg; return 0;
+    case OPT_BATCH_SIZE: return cli_parse_int("--batch-size", arg, 1, 1000000, &cfg->batch_size);
+    case OPT_BATCH_MS: return cli_parse_int("--batch-ms", arg, 0, 60000, &cfg->batch_ms);
+    case OPT_BATCH_IDLE_MS: return cli_parse_int("--batch-idle-ms", arg, 0, 60000, &cfg->batch_idle_ms);
+    default: return -1;
+    }
+}
+
+/* Returns CLI_RUN, or the exit status (cli_parse). */
 static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_config *cfg)
 {
     static const struct option longopts[] = {CLI_LONGOPTS,
@@ -67,40 +73,9 @@ static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_c
                                              {"batch-ms", required_argument, 0, OPT_BATCH_MS},
                                              {"batch-idle-ms", required_argument, 0, OPT_BATCH_IDLE_MS},
                                              {0, 0, 0, 0}};
-    int opt, bad = 0;
-    const char *g = getenv("BACKFILL_SINK_GROUP");
-    if (g && g[0])
-        cfg->group = g;
-    while ((opt = getopt_long(argc, argv, CLI_SHORTOPTS "G:", longopts, NULL)) != -1) {
-        enum cli_result r = cli_common_option(c, opt, optarg);
-        if (r == CLI_EXIT_OK)
-            return 1;
-        if (r == CLI_USAGE_ERROR)
-            return -1;
-        if (r == CLI_HANDLED)
-            continue;
-        if (opt == 'G')
-            cfg->group = optarg;
-        else if (opt == OPT_BATCH_SIZE)
-            bad |= cli_parse_int("--batch-size", optarg, 1, 1000000, &cfg->batch_size);
-        else if (opt == OPT_BATCH_MS)
-            bad |= cli_parse_int("--batch-ms", optarg, 0, 60000, &cfg->batch_ms);
-        else if (opt == OPT_BATCH_IDLE_MS)
-            bad |= cli_parse_int("--batch-idle-ms", optarg, 0, 60000, &cfg->batch_idle_ms);
-        else
-            return -1;
-    }
-    if (bad)
-        return -1;
-    if (c->want_help) {
-        usage(stdout);
-        return 1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
+    const struct cli_spec spec = {"G:", longopts, sink_option, cfg, usage, 0, NULL};
+    cfg->group = cli_env("BACKFILL_SINK_GROUP", cfg->group);
+    return cli_parse(c, &spec, argc, argv);
 }
 
 /* Connects and migrates, retrying with backoff until it works or a stop
@@ -109,13 +84,13 @@ static pgw *connect_db(const char *conninfo)
 {
     char err[512];
     int delay_ms = 500;
-    while (!stop_requested) {
+    while (!cli_stop_requested) {
         pgw *w = pgw_new(conninfo, err, sizeof err);
         if (w && pgw_migrate(w, err, sizeof err) >= 0)
             return w;
         pgw_free(w);
         log_warn("Postgres not ready: %s; retrying in %d ms", err, delay_ms);
-        for (int slept = 0; slept < delay_ms && !stop_requested; slept += 100) {
+        for (int slept = 0; slept < delay_ms && !cli_stop_requested; slept += 100) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -129,7 +104,6 @@ int main(int argc, char **argv)
     struct cli_common common;
     struct sink_config cfg = {.group = "backfill-sink", .batch_size = 50, .batch_ms = 200,
                               .batch_idle_ms = 20};
-    struct sigaction sa;
     const char *conninfo = getenv("DATABASE_URL");
     sink *s = NULL;
     pgw *db;
@@ -139,18 +113,11 @@ int main(int argc, char **argv)
     log_init("sink");
     if (cli_common_init(&common))
         return 2;
-    pr = parse_args(argc, argv, &common, &cfg);
-    if (pr != 0) {
-        if (pr < 0)
-            fprintf(stderr, "Try 'backfill-sink --help'.\n");
+    if ((pr = parse_args(argc, argv, &common, &cfg)) != CLI_RUN) {
         cli_common_free(&common);
-        return pr > 0 ? 0 : 2;
+        return pr;
     }
-    cli_common_apply(&common);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_stop_signals(NULL);
 
     db = connect_db(conninfo ? conninfo : "");
     if (!db) {
@@ -158,7 +125,7 @@ int main(int argc, char **argv)
         return 0; /* stopped while waiting for Postgres */
     }
     cfg.topic = common.progress_topic;
-    cfg.stop = &stop_requested;
+    cfg.stop = &cli_stop_requested;
     err[0] = '\0';
     s = sink_new(&common, &cfg, db, err, sizeof err); /* takes db */
     if (!s) {

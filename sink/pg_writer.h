@@ -8,14 +8,16 @@
  *     pgw_begin
  *     pgw_apply            (per event; PGW_EBADEVENT: log, skip, go on)
  *     pgw_set_offset       (per partition touched: offset of last msg + 1)
- *     pgw_commit
+ *     pgw_commit_start     (sends the batch; returns without waiting)
+ *     ...                  (the next batch may be begun and filled)
+ *     pgw_commit_poll      (the outcome; COMMIT is sent only here)
  *
- * By default pgw_apply writes its event before it returns. With pgw_defer
- * it only validates the event and streams its rows (COPY) into a
- * temporary staging table; pgw_commit then writes all of the batch's
- * events with one statement per table, and falls back to one savepoint
- * per event only if the database refuses some of them (those are
- * reported to the skip handler, the others land).
+ * pgw_apply only validates an event and streams its rows (COPY) into a
+ * temporary staging table; the batch's events are written with one
+ * statement per table when the commit is sent, and only if the database
+ * refuses some of them are they written one by one, each under its own
+ * savepoint: those refused are reported to the skip handler (pgw_on_skip),
+ * the others land.
  *
  * Any PGW_EDB along the way means: pgw_rollback, then (if !pgw_ok)
  * pgw_reconnect with backoff, reload the offsets with pgw_load_offsets,
@@ -50,17 +52,18 @@ enum {
 
 typedef struct pgw pgw;
 
-/* Told about an event the database refused at pgw_commit in batching mode
- * (a value Postgres rejects, a constraint violated): event is the 0-based
- * index of its pgw_apply call in the batch, why the reason. Its writes
+/* Told about an event the database refused when its batch was written (a
+ * value Postgres rejects, a constraint violated): event is the 0-based
+ * index of its pgw_apply call in that batch, why the reason. Its writes
  * are undone, the rest of the batch lands. */
 typedef void pgw_skip_fn(void *ctx, size_t event, const char *why);
 
-/* Connects. conninfo is a libpq connection string, a postgres:// URI, or
- * a bare database name ("" = libpq defaults and PG* environment). Forces
+/* Connects (common/pg_conn: application name backfill-sink). conninfo is a
+ * libpq connection string, a postgres:// URI, or a bare database name
+ * (NULL or "" = libpq defaults and PG* environment). Forces
  * client_encoding UTF8; connect_timeout defaults to 10 s. Returns a new
- * writer, or NULL with a reason in errstr that never contains the
- * password. Does not touch the schema (see pgw_migrate). */
+ * writer (pgw_free it), or NULL with a reason in errstr that never
+ * contains the password. Does not touch the schema (see pgw_migrate). */
 pgw *pgw_new(const char *conninfo, char *errstr, size_t errlen);
 
 /* Closes the connection (rolling back an open transaction). NULL is a
@@ -70,20 +73,22 @@ void pgw_free(pgw *w);
 /* Applies the migrations compiled into the binary that the database has
  * not recorded in schema_migrations yet, all in one transaction under an
  * advisory lock (concurrent sinks wait for each other). Must be called
- * outside a batch. Returns the number of migrations applied (0 when up to
+ * outside a batch, with no commit in flight. Returns the number of migrations applied (0 when up to
  * date), or PGW_EDB with a reason (nothing applied). */
 int pgw_migrate(pgw *w, char *errstr, size_t errlen);
 
 /* Reads the stored position of (group, topic, partition). Returns 0 and
  * sets *next_offset (the next message to consume), 1 if none is stored
- * (*next_offset untouched), or PGW_EDB. Usable inside or outside a batch
- * (inside, it sees the batch's own writes). */
+ * (*next_offset untouched), or PGW_EDB (also while a commit is in
+ * flight). Usable inside or outside a batch (inside, it sees the batch's
+ * own pgw_set_offset). */
 int pgw_load_offsets(pgw *w, const char *group, const char *topic, int partition,
                      int64_t *next_offset, char *errstr, size_t errlen);
 
-/* Starts a batch (BEGIN, READ COMMITTED). Prepares the statements first if
- * this connection has not yet (so the schema must exist). Returns PGW_OK
- * or PGW_EDB (no transaction open then). */
+/* Starts a batch (BEGIN, READ COMMITTED; while a commit is in flight,
+ * BEGIN follows once it is known and the batch's rows wait in memory).
+ * Prepares the statements first if this connection has not yet (so the
+ * schema must exist). Returns PGW_OK or PGW_EDB (no batch open then). */
 int pgw_begin(pgw *w, char *errstr, size_t errlen);
 
 /* Applies one event's data object (borrowed, not modified) inside the
@@ -93,18 +98,16 @@ int pgw_begin(pgw *w, char *errstr, size_t errlen);
  *                              if newer than the stored one) and a
  *                              backfill_chunks row for processing chunks
  *   anything else              ignored: PGW_OK, nothing written
- * Returns PGW_OK, PGW_EBADEVENT (reason in errstr; the event's writes are
- * undone, the batch goes on) or PGW_EDB (reason in errstr; the batch is
- * lost). In batching mode PGW_OK means valid and staged; the database
- * judges it at pgw_commit. */
+ * Returns PGW_OK (valid and staged: the database judges it when the
+ * batch is written, see pgw_skip_fn), PGW_EBADEVENT (invalid, reason in
+ * errstr; nothing staged, the batch goes on) or PGW_EDB (reason in errstr;
+ * the batch is lost). */
 int pgw_apply(pgw *w, const char *event_name, json_t *data, char *errstr, size_t errlen);
 
-/* Batching mode (see the top of this file), for batches begun after the
- * call: on_skip != NULL turns it on (ctx is handed to it), NULL turns it
- * off. on_skip and ctx are borrowed. Validation errors are still
- * PGW_EBADEVENT from pgw_apply; only the database's verdict waits for
- * pgw_commit. */
-void pgw_defer(pgw *w, pgw_skip_fn *on_skip, void *ctx);
+/* Sets who is told about events the database refuses (see pgw_skip_fn):
+ * on_skip (NULL: nobody) and ctx are borrowed and handed over for every
+ * batch whose outcome pgw_commit_poll learns from now on. */
+void pgw_on_skip(pgw *w, pgw_skip_fn *on_skip, void *ctx);
 
 /* Records, inside the batch, that (group, topic, partition) is consumed up
  * to next_offset (exclusive). Overwrites whatever was stored. Returns
@@ -112,32 +115,26 @@ void pgw_defer(pgw *w, pgw_skip_fn *on_skip, void *ctx);
 int pgw_set_offset(pgw *w, const char *group, const char *topic, int partition,
                    int64_t next_offset, char *errstr, size_t errlen);
 
-/* Commits the batch (writing what batching mode deferred first). Returns
- * PGW_OK once it is durable, else PGW_EDB: the
- * batch is rolled back -- or, if the connection died during COMMIT, its
- * outcome is unknown; either way reload offsets with pgw_load_offsets
- * (after pgw_reconnect) and continue from there. No transaction is open
- * afterwards in any case. */
-int pgw_commit(pgw *w, char *errstr, size_t errlen);
-
-/* Batching mode only. Like pgw_commit, but returns as soon as the batch's
- * writes and offsets are sent (one libpq pipeline): the caller decodes
- * the next batch while the server works. pgw_commit_poll sends COMMIT once
- * they all worked (never before: a session whose sink died must not
- * commit) and tells the outcome. Until then only pgw_begin, pgw_apply, pgw_set_offset
- * (the next batch: its rows wait in memory and go out once the commit is
- * known), pgw_commit_poll, pgw_rollback, pgw_ok and pgw_reconnect may be
- * called; anything else is PGW_EDB. Returns PGW_OK (sent; no batch open)
- * or PGW_EDB (the batch is rolled back, as for pgw_commit). */
+/* Sends the open batch's writes and offsets (one libpq pipeline) and
+ * returns without waiting: the caller decodes the next batch while the
+ * server works. pgw_commit_poll sends COMMIT once they all worked (never
+ * before: a session whose sink died must not commit) and tells the
+ * outcome. Until then only pgw_begin, pgw_apply, pgw_set_offset (the next
+ * batch: its rows wait in memory and go out once the commit is known),
+ * pgw_commit_poll, pgw_commit_pending, pgw_rollback, pgw_ok and
+ * pgw_reconnect may be called; anything else is PGW_EDB. Returns PGW_OK
+ * (sent; no batch open) or PGW_EDB (the batch is rolled back; no batch
+ * open). */
 int pgw_commit_start(pgw *w, char *errstr, size_t errlen);
 
 /* The outcome of pgw_commit_start. 1: still in flight (only when wait is
  * 0). PGW_OK: committed and durable; events Postgres refused were
  * reported to the skip handler (indexes of that batch), and a batch begun
- * meanwhile has started. PGW_EDB: failed as a pgw_commit can (outcome
- * unknown if the connection died); the batch begun meanwhile is lost too
- * (pgw_rollback). Also PGW_EDB when nothing is in flight. wait != 0
- * blocks until the outcome is known. */
+ * meanwhile has started. PGW_EDB: rolled back -- or, if the connection
+ * died during COMMIT, its outcome is unknown; either way reload offsets
+ * with pgw_load_offsets (after pgw_reconnect) and continue from there; the
+ * batch begun meanwhile is lost too (pgw_rollback). Also PGW_EDB when
+ * nothing is in flight. wait != 0 blocks until the outcome is known. */
 int pgw_commit_poll(pgw *w, int wait, char *errstr, size_t errlen);
 
 /* 1 while a pgw_commit_start is in flight, else 0. */

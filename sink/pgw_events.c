@@ -4,11 +4,13 @@
  *
  * Each event is validated completely in C before anything is staged, so a
  * malformed event costs no round trip and leaves nothing behind. Its rows
- * are written as COPY text in the column order of pgw_stage_ddl: one line
+ * are written as COPY text in the column order of the staging table
+ * (schemas/pg_writer/stage_table.sql): one line
  * for the event and one per pull request. Text is cleaned (NUL dropped,
  * invalid UTF-8 replaced) on the way; whatever Postgres alone can judge
  * (a timestamp on February 30, a duplicate (repository, number)) is judged
- * by the statements of pgw_stage.c. */
+ * by the statements of schemas/pg_writer/. Calls pgw_stage.c and
+ * pgw_fields.c. */
 #define _POSIX_C_SOURCE 200809L /* gmtime_r */
 
 #include <stdio.h>

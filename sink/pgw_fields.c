@@ -2,6 +2,7 @@
  * type rejects the event, a NUL byte or a broken UTF-8 sequence in free
  * text is repaired, because Postgres text can hold neither. */
 #include "pgw_fields.h"
+#include "json_field.h"
 #include "utf8.h"
 
 #include <stdio.h>
@@ -38,25 +39,23 @@ int pgwf_get_int(json_t *obj, const char *ctx, const char *key, int flags, int64
                  int64_t *out, char *errstr, size_t errlen)
 {
     json_t *v;
-    json_int_t i;
     char why[96];
     int rc = lookup(obj, ctx, key, flags, &v, errstr, errlen);
 
     if (rc <= 0)
         return rc;
-    if (!json_is_integer(v)) {
+    switch (jfield_int(obj, key, lo, hi, out)) {
+    case JF_OK:
+        return 1;
+    case JF_OUT_OF_RANGE:
+        snprintf(why, sizeof why, "%lld out of range [%lld, %lld]",
+                 (long long)json_integer_value(v), (long long)lo, (long long)hi);
+        fail(errstr, errlen, ctx, key, why);
+        return -1;
+    default:
         fail(errstr, errlen, ctx, key, "expected an integer");
         return -1;
     }
-    i = json_integer_value(v);
-    if (i < lo || i > hi) {
-        snprintf(why, sizeof why, "%lld out of range [%lld, %lld]", (long long)i, (long long)lo,
-                 (long long)hi);
-        fail(errstr, errlen, ctx, key, why);
-        return -1;
-    }
-    *out = (int64_t)i;
-    return 1;
 }
 
 int pgwf_get_bool(json_t *obj, const char *ctx, const char *key, int flags, int *out,

@@ -1,5 +1,8 @@
 /* pgw_fields: type-checked reads of hostile JSON fields, and cleaning of
  * text for Postgres. Internal to pg_writer (no Postgres, no Kafka here).
+ * The checks themselves are common/json_field's; this layer adds what the
+ * writer needs on top: required/nullable rules, the field's path in every
+ * message, and Postgres-specific types (identifiers, timestamps, ids).
  *
  * Getter contract, shared by every pgwf_get_* function: obj is the JSON
  * object (borrowed), ctx names it in messages ("" for the top level, else

@@ -27,9 +27,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "dynbuf.h"
 #include "isotime.h"
 #include "json_clean.h"
 #include "kafka.h"
+#include "kafka_group.h"
 #include "kafka_health.h"
 #include "log.h"
 
@@ -68,6 +70,9 @@ struct sink {
     int fly_events;
     char fly_ranges[1024];     /* its offsets, for the debug log */
     int settling;              /* inside pgw_commit_poll: skips are the in-flight batch's */
+    struct kafka_group_hooks group_hooks; /* what the sink does around a rebalance */
+    int assign_unreadable;     /* the assignment's stored offsets could not be read */
+    char assign_error[512];    /* why */
 };
 
 static void sink_reset_batch(sink *s)
@@ -286,42 +291,38 @@ static void sink_try_recover(sink *s)
              isotime_mono() - s->down_since);
 }
 
-static void sink_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                              rd_kafka_topic_partition_list_t *parts, void *opaque)
+/* kafka_group hooks. Before an assignment: each partition starts at the
+ * offset stored in Postgres with the rows (the exactly-once position). */
+static void sink_before_assign(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-    sink *s = opaque; /* borrowed */
-    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    rd_kafka_error_t *e = NULL;
+    sink *s = ctx; /* borrowed */
+    (void)rk;
+    snprintf(s->assign_error, sizeof s->assign_error, "the commit in flight failed");
+    s->assign_unreadable = !s->db_down &&
+                           (sink_settle(s, 1) != 0 ||
+                            sink_offsets_from_db(s, parts, s->assign_error, sizeof s->assign_error) < 0);
+}
 
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        char why[512] = "the commit in flight failed";
-        int unreadable = !s->db_down && (sink_settle(s, 1) != 0 ||
-                                         sink_offsets_from_db(s, parts, why, sizeof why) < 0);
-        log_info("assigned %d partitions", parts->cnt);
-        if (cooperative)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            rd_kafka_assign(rk, parts);
-        if (unreadable) {
-            /* Recovery seeks every assigned partition to the stored offsets. */
-            log_warn("cannot read stored offsets from Postgres: %s", why);
-            sink_db_failed(s);
-        }
-        if (s->db_down)
-            rd_kafka_pause_partitions(rk, parts);
-    } else {
-        if (!s->db_down && sink_commit_batch(s) != PGW_OK)
-            sink_db_failed(s);
-        log_info("revoked %d partitions", parts->cnt);
-        if (cooperative)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rd_kafka_assign(rk, NULL);
+static void sink_after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+    sink *s = ctx; /* borrowed */
+    if (s->assign_unreadable) {
+        /* Recovery seeks every assigned partition to the stored offsets. */
+        log_warn("cannot read stored offsets from Postgres: %s", s->assign_error);
+        sink_db_failed(s);
     }
-    if (e) {
-        log_error("rebalance: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
+    if (s->db_down)
+        rd_kafka_pause_partitions(rk, (rd_kafka_topic_partition_list_t *)parts);
+}
+
+/* Before a revocation: the open batch commits while its offsets are ours. */
+static void sink_before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                               int lost)
+{
+    sink *s = ctx; /* borrowed */
+    (void)rk, (void)parts, (void)lost;
+    if (!s->db_down && sink_commit_batch(s) != PGW_OK)
+        sink_db_failed(s);
 }
 
 /* pgw_skip_fn: Postgres refused an event of the batch being committed. */
@@ -342,15 +343,8 @@ static void sink_on_skip(void *ctx, size_t event, const char *why)
  * memory. */
 static int sink_note_pos(sink *s, const rd_kafka_message_t *m)
 {
-    if (s->nevpos == s->evpos_cap) {
-        size_t cap = s->evpos_cap ? s->evpos_cap * 2 : 256;
-        struct sink_pos *p = realloc(s->evpos, cap * sizeof *p);
-
-        if (!p)
-            return -1;
-        s->evpos = p;
-        s->evpos_cap = cap;
-    }
+    if (dynbuf_grow_array(&s->evpos, &s->evpos_cap, s->nevpos + 1, sizeof *s->evpos))
+        return -1;
     s->evpos[s->nevpos].partition = m->partition;
     s->evpos[s->nevpos++].offset = m->offset;
     return 0;
@@ -498,12 +492,13 @@ sink *sink_new(const struct cli_common *common, const struct sink_config *cfg, p
     s->db = db;
     s->cfg = *cfg;
     sink_reset_batch(s);
-    pgw_defer(db, sink_on_skip, s); /* Postgres's verdict on an event comes at commit */
+    pgw_on_skip(db, sink_on_skip, s); /* Postgres's verdict on an event comes at commit */
     conf = kafka_conf_new(common->brokers, defaults, common->props, errstr, errlen);
     if (!conf)
         goto fail;
-    rd_kafka_conf_set_rebalance_cb(conf, sink_on_rebalance);
-    rd_kafka_conf_set_opaque(conf, s);
+    s->group_hooks = (struct kafka_group_hooks){sink_before_assign, sink_after_assign,
+                                                sink_before_revoke, NULL, s};
+    kafka_group_install(conf, &s->group_hooks);
     s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
     if (!s->rk) {
         rd_kafka_conf_destroy(conf); /* still ours when rd_kafka_new fails */

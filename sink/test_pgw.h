@@ -1,5 +1,6 @@
-/* test_pgw: what the two files of test_pg_writer share (test_pg_writer.c
- * defines all of it but test_batching). */
+/* test_pgw: what the files of test_pg_writer share. test_pgw.c defines
+ * the helpers, test_pgw_batch.c test_batching; test_pg_writer.c (main)
+ * calls both, and they call nothing of it. */
 #ifndef BACKFILL_TEST_PGW_H
 #define BACKFILL_TEST_PGW_H
 
@@ -51,7 +52,24 @@ json_t *progress(const char *bf, long long seq, const char *status, int prog, in
 /* Moves an event to owner/name with pull-request ids id_base, id_base+1.. */
 void retarget(json_t *ev, const char *owner, const char *name, long long id_base);
 
-/* test_pgw_batch.c: batching mode (pgw_defer, pgw_commit_start). */
+/* What the skip handler (pgw_on_skip) was told, since the last reset of
+ * n: the events the database refused. */
+struct skips {
+    size_t ev[16];
+    int n;
+    char why[256];
+};
+extern struct skips skips;
+
+/* pgw_skip_fn that records into the struct skips ctx points to. */
+void record_skip(void *ctx, size_t event, const char *why);
+
+/* Commits the open batch as the sink does: pgw_commit_start, then
+ * pgw_commit_poll waiting for the outcome. PGW_OK or PGW_EDB (err says
+ * why; the batch is rolled back). */
+int commit(pgw *w, char *err, size_t errlen);
+
+/* test_pgw_batch.c: batches of many events, commits in flight. */
 void test_batching(pgw *w, PGconn *c);
 
 #endif

@@ -1,4 +1,4 @@
-/* test_pgw_batch: pg_writer in batching mode (pgw_defer), as the sink runs
+/* test_pgw_batch: pg_writer with batches of many events, as the sink runs
  * it: a batch is written with one statement per table at commit, the
  * database's verdict on single events arrives through the skip handler,
  * and pgw_commit_start lets the next batch fill while COMMIT is in flight.
@@ -8,22 +8,6 @@
 #include "test_pgw.h"
 
 #define BASE 6000000000LL /* pull-request ids of this file */
-
-/* The skip handler's record. */
-struct skips {
-    size_t ev[16];
-    int n;
-    char why[256];
-};
-
-static void record_skip(void *ctx, size_t event, const char *why)
-{
-    struct skips *k = ctx;
-
-    if (k->n < 16)
-        k->ev[k->n++] = event;
-    snprintf(k->why, sizeof k->why, "%s", why);
-}
 
 static json_t *pr_at(json_t *ev, size_t i)
 {
@@ -40,8 +24,8 @@ static json_t *progress_at(const char *owner, const char *name, long long seq,
     return ev;
 }
 
-/* Applies events[0..n) (names[i] for each) in one batch, committing with
- * pgw_commit; want[] are pgw_apply's expected codes. */
+/* Applies events[0..n) (names[i] for each) in one batch and commits it;
+ * want[] are pgw_apply's expected codes. */
 static void one_batch(pgw *w, const char *const *names, json_t **events, const int *want,
                       int n, int64_t offset)
 {
@@ -54,7 +38,7 @@ static void one_batch(pgw *w, const char *const *names, json_t **events, const i
         CHECK(rc == want[i], "event %d: %d, want %d (%s)", i, rc, want[i], err);
     }
     CHECK(pgw_set_offset(w, GROUP, TOPIC, 3, offset, err, sizeof err) == PGW_OK, "%s", err);
-    CHECK(pgw_commit(w, err, sizeof err) == PGW_OK, "commit: %s", err);
+    CHECK(commit(w, err, sizeof err) == PGW_OK, "commit: %s", err);
 }
 
 /* Duplicates across events, stale and tied versions, authors, progress
@@ -195,7 +179,7 @@ static void test_commit_in_flight(pgw *w, PGconn *c, struct skips *k)
           k->why);
     EXPECT_SQL(c, "SELECT next_offset FROM kafka_offsets WHERE partition = 4", "10");
     EXPECT_SQL(c, "SELECT count(*) FROM repositories WHERE owner = 'flight'", "1");
-    CHECK(pgw_commit(w, err, sizeof err) == PGW_OK, "commit 2: %s", err);
+    CHECK(commit(w, err, sizeof err) == PGW_OK, "commit 2: %s", err);
     EXPECT_SQL(c, "SELECT count(*) FROM pull_requests p JOIN repositories r"
                   " ON r.id = p.repository_id WHERE r.owner = 'flight'",
                "6");
@@ -239,11 +223,7 @@ static void test_commit_in_flight(pgw *w, PGconn *c, struct skips *k)
 
 void test_batching(pgw *w, PGconn *c)
 {
-    struct skips k = {0};
-
-    pgw_defer(w, record_skip, &k);
-    test_one_statement_per_table(w, c, &k);
-    test_replay(w, c, &k);
-    test_commit_in_flight(w, c, &k);
-    pgw_defer(w, NULL, NULL);
+    test_one_statement_per_table(w, c, &skips);
+    test_replay(w, c, &skips);
+    test_commit_in_flight(w, c, &skips);
 }

@@ -22,7 +22,8 @@
 #include "kafka.h"
 #include "kafka_health.h"
 #include "log.h"
-#include "stable.h"
+#include "pg_conn.h"
+#include "text_table.h"
 
 enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_NO_KAFKA };
 
@@ -79,6 +80,18 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
+static int status_option(int c, const char *arg, void *ctx)
+{
+    struct status_opts *o = ctx;
+    switch (c) {
+    case OPT_JSON: o->json = 1; return 0;
+    case OPT_STATUS: o->statuses = arg; return 0;
+    case OPT_NO_KAFKA: o->no_kafka = 1; return 0;
+    default: return -1;
+    }
+}
+
+/* Returns CLI_RUN, or the exit status (cli_parse). */
 static int parse_args(int argc, char **argv, struct status_opts *o)
 {
     static const struct option longopts[] = {CLI_LONGOPTS,
@@ -86,33 +99,8 @@ static int parse_args(int argc, char **argv, struct status_opts *o)
                                              {"status", required_argument, 0, OPT_STATUS},
                                              {"no-kafka", no_argument, 0, OPT_NO_KAFKA},
                                              {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS, longopts, NULL)) != -1) {
-        enum cli_result r = cli_common_option(&o->common, c, optarg);
-        if (r == CLI_EXIT_OK)
-            return 1;
-        if (r == CLI_USAGE_ERROR)
-            return -1;
-        if (r == CLI_HANDLED)
-            continue;
-        if (c == OPT_JSON)
-            o->json = 1;
-        else if (c == OPT_STATUS)
-            o->statuses = optarg;
-        else if (c == OPT_NO_KAFKA)
-            o->no_kafka = 1;
-        else
-            return -1;
-    }
-    if (o->common.want_help) {
-        usage(stdout);
-        return 1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
+    const struct cli_spec spec = {NULL, longopts, status_option, o, usage, 0, NULL};
+    return cli_parse(&o->common, &spec, argc, argv);
 }
 
 /* ---- the topics in Kafka ------------------------------------------------------ */
@@ -152,64 +140,25 @@ static void check_topics(const struct cli_common *c)
     rd_kafka_destroy(rk);
 }
 
-/* ---- connection, secrets masked ------------------------------------------ */
+/* ---- connection, secrets masked (common/pg_conn) ------------------------ */
 
-/* Overwrites every occurrence of secret in msg with '*'. */
-static void mask(char *msg, const char *secret)
-{
-    size_t n = secret ? strlen(secret) : 0;
-    if (!n)
-        return;
-    for (char *p = strstr(msg, secret); p; p = strstr(p + n, secret))
-        memset(p, '*', n);
-}
-
-/* The password inside a conninfo string or URI (malloc'd), or NULL. */
-static char *conninfo_password(const char *conninfo)
-{
-    PQconninfoOption *opts, *o;
-    char *pw = NULL, *err = NULL;
-    if (!strchr(conninfo, '=') && strncmp(conninfo, "postgres", 8))
-        return NULL; /* a bare database name */
-    if (!(opts = PQconninfoParse(conninfo, &err))) {
-        PQfreemem(err); /* may quote the string: never shown */
-        return NULL;
-    }
-    for (o = opts; o->keyword; o++)
-        if (!strcmp(o->keyword, "password") && o->val && o->val[0])
-            pw = strdup(o->val);
-    PQconninfoFree(opts);
-    return pw;
-}
-
-static void log_pg_error(const char *what, const char *pgmsg, const char *pw)
+/* Logs "what: pgmsg" with the password of conn (may be NULL) and
+ * PGPASSWORD masked. */
+static void log_pg_error(const char *what, const char *pgmsg, const PGconn *conn)
 {
     char msg[1024];
-    snprintf(msg, sizeof msg, "%s", pgmsg ? pgmsg : "unknown error");
-    mask(msg, pw);
-    mask(msg, getenv("PGPASSWORD"));
-    log_error("%s: %s", what, msg);
+    pg_conn_msg(conn, what, pgmsg ? pgmsg : "unknown error", msg, sizeof msg);
+    log_error("%s", msg);
 }
 
+/* The connection DATABASE_URL names (libpq defaults if unset), or NULL
+ * after logging why. */
 static PGconn *connect_db(void)
 {
-    const char *url = getenv("DATABASE_URL");
-    /* dbname last: the values inside DATABASE_URL win over these defaults */
-    const char *keys[] = {"connect_timeout", "client_encoding", "application_name", "dbname", NULL};
-    const char *vals[] = {"10", "UTF8", "backfill-status", url, NULL};
-    char *pw = url ? conninfo_password(url) : NULL;
-    PGconn *conn;
-
-    if (!url || !url[0]) /* libpq defaults (PGHOST, PGDATABASE, ...) */
-        keys[3] = vals[3] = NULL;
-    conn = PQconnectdbParams(keys, vals, 1);
-    if (!conn || PQstatus(conn) != CONNECTION_OK) {
-        log_pg_error("cannot connect to Postgres (DATABASE_URL)",
-                     conn ? PQerrorMessage(conn) : "out of memory", pw);
-        PQfinish(conn);
-        conn = NULL;
-    }
-    free(pw);
+    char err[512];
+    PGconn *conn = pg_conn_open(getenv("DATABASE_URL"), "backfill-status", err, sizeof err);
+    if (!conn)
+        log_error("%s (DATABASE_URL)", err);
     return conn;
 }
 
@@ -262,18 +211,18 @@ static int print_table(PGresult *r)
     static const char *const titles[] = {"REPOSITORY", "STATUS", "PRS",     "%",
                                          "CHUNKS",     "API",    "STARTED", "LAST UPDATE",
                                          "DURATION",   "ERROR"};
-    stable *t = stable_new(10, titles);
+    ttable *t = ttable_new(10, titles);
     long long prs = 0, req = 0, pts = 0, n = PQntuples(r);
     char *text = NULL;
     int rc = -1;
 
     if (!t)
         return -1;
-    stable_align_right(t, 2);
-    stable_align_right(t, 3);
-    stable_align_right(t, 4);
-    stable_align_right(t, 5);
-    stable_align_right(t, 8);
+    ttable_align_right(t, 2);
+    ttable_align_right(t, 3);
+    ttable_align_right(t, 4);
+    ttable_align_right(t, 5);
+    ttable_align_right(t, 8);
     for (int i = 0; i < n; i++) {
         char p[48], api[48], dur[32];
         const char *rq = cell(r, i, COL_REQUESTS), *pt = cell(r, i, COL_POINTS);
@@ -284,13 +233,13 @@ static int print_table(PGresult *r)
                              cell(r, i, COL_PCT),     cell(r, i, COL_CHUNKS),  api,
                              cell(r, i, COL_STARTED), cell(r, i, COL_UPDATED), dur,
                              cell(r, i, COL_ERROR)};
-        if (stable_add(t, row))
+        if (ttable_add(t, row))
             goto done;
         prs += strtoll(cell(r, i, COL_PROCESSED), NULL, 10);
         req += rq ? strtoll(rq, NULL, 10) : 0;
         pts += pt ? strtoll(pt, NULL, 10) : 0;
     }
-    if (!(text = stable_render(t)))
+    if (!(text = ttable_render(t)))
         goto done;
     if (fputs(text, stdout) == EOF ||
         printf("%lld repositories, %lld pull requests, %lld API requests (%lld points)\n", n, prs,
@@ -299,7 +248,7 @@ static int print_table(PGresult *r)
     rc = 0;
 done:
     free(text);
-    stable_free(t);
+    ttable_free(t);
     return rc;
 }
 
@@ -314,13 +263,10 @@ int main(int argc, char **argv)
     log_init("status");
     if (cli_common_init(&o.common))
         return 2;
-    if ((pr = parse_args(argc, argv, &o)) != 0) {
-        if (pr < 0)
-            fprintf(stderr, "Try 'backfill-status --help'.\n");
+    if ((pr = parse_args(argc, argv, &o)) != CLI_RUN) {
         cli_common_free(&o.common);
-        return pr > 0 ? 0 : 2;
+        return pr;
     }
-    cli_common_apply(&o.common);
     params[0] = o.statuses;
     if (!(conn = connect_db())) {
         rc = 1;

@@ -46,13 +46,6 @@ struct tail_screen {
     double last_draw;
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -90,6 +83,35 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
+struct tail_parse {
+    struct tail_opts *o; /* borrowed */
+    tview *tv;           /* borrowed: --repo filters go here */
+};
+
+static int tail_option(int c, const char *arg, void *ctx)
+{
+    struct tail_parse *tp = ctx;
+    struct tail_opts *o = tp->o;
+    char err[256];
+    int fr;
+    switch (c) {
+    case OPT_JSON: o->table = 0; return 0;
+    case OPT_TABLE: o->table = 1; return 0;
+    case OPT_REPO:
+        if ((fr = tview_follow(tp->tv, arg, err, sizeof err))) {
+            fprintf(stderr, "--repo %s: %s\n", arg, fr == TV_NOMEM ? "out of memory" : err);
+            return -1;
+        }
+        return 0;
+    case OPT_FROM_BEGINNING: o->from_beginning = 1; return 0;
+    case OPT_EXIT_DONE: o->exit_when_done = 1; return 0;
+    case OPT_EXIT_END: o->exit_at_end = 1; return 0;
+    case OPT_ALL: o->all = 1; return 0;
+    case OPT_REFRESH: return cli_parse_int("--refresh-ms", arg, 50, 10000, &o->refresh_ms);
+    default: return -1;
+    }
+}
+
 static int parse_args(int argc, char **argv, struct tail_opts *o, tview *tv)
 {
     static const struct option longopts[] = {
@@ -103,65 +125,9 @@ static int parse_args(int argc, char **argv, struct tail_opts *o, tview *tv)
         {"all", no_argument, 0, OPT_ALL},
         {"refresh-ms", required_argument, 0, OPT_REFRESH},
         {0, 0, 0, 0}};
-    char err[256], *end;
-    int c, fr;
-    long v;
-
-    while ((c = getopt_long(argc, argv, CLI_SHORTOPTS, longopts, NULL)) != -1) {
-        enum cli_result r = cli_common_option(&o->common, c, optarg);
-        if (r == CLI_EXIT_OK)
-            return 1;
-        if (r == CLI_USAGE_ERROR)
-            return -1;
-        if (r == CLI_HANDLED)
-            continue;
-        switch (c) {
-        case OPT_JSON:
-            o->table = 0;
-            break;
-        case OPT_TABLE:
-            o->table = 1;
-            break;
-        case OPT_REPO:
-            if ((fr = tview_follow(tv, optarg, err, sizeof err))) {
-                fprintf(stderr, "--repo %s: %s\n", optarg, fr == TV_NOMEM ? "out of memory" : err);
-                return -1;
-            }
-            break;
-        case OPT_FROM_BEGINNING:
-            o->from_beginning = 1;
-            break;
-        case OPT_EXIT_DONE:
-            o->exit_when_done = 1;
-            break;
-        case OPT_EXIT_END:
-            o->exit_at_end = 1;
-            break;
-        case OPT_ALL:
-            o->all = 1;
-            break;
-        case OPT_REFRESH:
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || v < 50 || v > 10000) {
-                fprintf(stderr, "--refresh-ms: expected a number in 50..10000, got '%s'\n", optarg);
-                return -1;
-            }
-            o->refresh_ms = (int)v;
-            break;
-        default:
-            return -1;
-        }
-    }
-    if (o->common.want_help) {
-        usage(stdout);
-        return 1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "unexpected argument '%s' (repositories go after --repo)\n", argv[optind]);
-        return -1;
-    }
-    return 0;
+    const struct cli_spec spec = {NULL, longopts, tail_option, &(struct tail_parse){o, tv}, usage,
+                                  0, "(repositories go after --repo)"};
+    return cli_parse(&o->common, &spec, argc, argv);
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -262,7 +228,7 @@ static int run(const struct tail_opts *o, tview *tv, tfollow *f)
                 !(term && !strcmp(term, "dumb"));
     if (o->table)
         fputs("\033[?25l", stdout); /* hide the cursor while redrawing */
-    while (!stop_requested) {
+    while (!cli_stop_requested) {
         struct tfollow_msg m;
         enum tfollow_result r = tfollow_next(f, 100, &m, err, sizeof err);
         if (r == TF_FATAL) {
@@ -313,23 +279,20 @@ int main(int argc, char **argv)
         tview_free(tv);
         return RC_ERROR;
     }
-    pr = parse_args(argc, argv, &o, tv);
-    if (pr != 0) {
-        if (pr < 0)
-            fprintf(stderr, "Try 'backfill-tail --help'.\n");
-        rc = pr > 0 ? RC_OK : RC_USAGE;
+    if ((pr = parse_args(argc, argv, &o, tv)) != CLI_RUN) {
+        rc = pr == CLI_EXIT_SUCCESS ? RC_OK : RC_USAGE;
         goto done;
     }
     if (o.table < 0)
         o.table = isatty(STDOUT_FILENO);
-    cli_common_apply(&o.common);
     /* log lines would tear the table apart: on a shared terminal only errors */
     if (o.table && o.common.verbosity == 0 && isatty(STDERR_FILENO))
         log_set_level(LOGL_ERROR);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    cli_stop_signals(NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (!(f = tfollow_new(&o.common, o.common.progress_topic, o.from_beginning, err, sizeof err))) {
+    const struct tfollow_spec follow = {o.common.progress_topic, o.common.partitions,
+                                        "backfill-tail", o.from_beginning};
+    if (!(f = tfollow_new(&o.common, &follow, err, sizeof err))) {
         log_error("%s", err);
         rc = RC_ERROR;
         goto done;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynbuf.h"
+
 #define LINE_MAX_BYTES 1024
 #define REPO_COL_MIN 10
 #define REPO_COL_MAX 40
@@ -18,30 +20,14 @@
 #define ROW_FIXED 59
 
 struct out {
-    char *p; /* owned */
-    size_t len, cap;
+    struct dynbuf text; /* the frame being drawn */
     int oom;
 };
 
 static void out_put(struct out *o, const char *s, size_t n)
 {
-    if (o->oom)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        char *np;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        if (!(np = realloc(o->p, cap))) {
-            o->oom = 1;
-            return;
-        }
-        o->p = np;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
+    if (!o->oom && dynbuf_add(&o->text, s, n))
+        o->oom = 1;
 }
 
 /* Appends printf output to a fixed line buffer, silently truncating. */
@@ -199,7 +185,7 @@ static size_t choose_rows(const tview *tv, unsigned char *show, size_t room)
 
 char *trender_table(const tview *tv, const struct trender_opts *o, int *nlines)
 {
-    struct out out = {0};
+    struct out out = {{0}, 0};
     size_t n = tview_count(tv), hidden = 0;
     int width = o->width < 20 ? 20 : o->width, repo_w = REPO_COL_MIN, bar_w, lines = 0;
     unsigned char *show = calloc(n ? n : 1, 1);
@@ -243,10 +229,10 @@ char *trender_table(const tview *tv, const struct trender_opts *o, int *nlines)
     out_line(&out, line, width, 0);
     lines++;
     free(show);
-    if (out.oom || !out.p) {
-        free(out.p);
+    if (out.oom || !out.text.data) {
+        dynbuf_free(&out.text);
         return NULL;
     }
     *nlines = lines;
-    return out.p;
+    return out.text.data; /* the caller owns it now */
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dynbuf.h"
+#include "json_field.h"
 #include "isotime.h"
 
 struct tview {
@@ -69,14 +71,8 @@ static struct tview_row *get_row(tview *tv, const char *key, const char *display
     if (at >= 0)
         return &tv->rows[at];
     pos = (size_t)(-at - 1);
-    if (tv->n == tv->cap) {
-        size_t cap = tv->cap ? tv->cap * 2 : 16;
-        struct tview_row *nr = realloc(tv->rows, cap * sizeof *nr);
-        if (!nr)
-            return NULL;
-        tv->rows = nr;
-        tv->cap = cap;
-    }
+    if (dynbuf_grow_array(&tv->rows, &tv->cap, tv->n + 1, sizeof *tv->rows))
+        return NULL;
     memmove(&tv->rows[pos + 1], &tv->rows[pos], (tv->n - pos) * sizeof *tv->rows);
     tv->n++;
     r = &tv->rows[pos];
@@ -142,47 +138,30 @@ static int bad(char *errstr, size_t errlen, const char *what)
     return TV_BAD;
 }
 
-static int get_int(json_t *o, const char *k, int64_t lo, int64_t hi, int64_t *out)
+/* 0 when integer field k of o is in [lo, hi] (into *out), else -1 */
+static int tv_get_int(json_t *o, const char *k, int64_t lo, int64_t hi, int64_t *out)
 {
-    json_t *v = json_object_get(o, k); /* borrowed */
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return -1;
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* A string of 1..max bytes without control characters, or NULL. */
-static const char *get_str(json_t *o, const char *k, size_t max)
-{
-    json_t *v = json_object_get(o, k); /* borrowed */
-    const char *s = json_string_value(v);
-    size_t len = json_is_string(v) ? json_string_length(v) : 0;
-    if (!s || len == 0 || len > max || strlen(s) != len)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20)
-            return NULL;
-    return s;
+    return jfield_int(o, k, lo, hi, out) == JF_OK ? 0 : -1;
 }
 
 static int decode_head(json_t *env, json_t *d, struct tv_head *h, char *errstr, size_t errlen)
 {
     const char *slash, *owner, *name;
-    if (get_int(env, "ts", 0, INT64_MAX / 2, &h->ts))
+    if (tv_get_int(env, "ts", 0, INT64_MAX / 2, &h->ts))
         return bad(errstr, errlen, "ts: expected a non-negative integer");
-    if (!(h->repository = get_str(d, "repository", REPO_FULL_MAX)) ||
+    if (!(h->repository = jfield_str(d, "repository", REPO_FULL_MAX)) ||
         !(slash = strchr(h->repository, '/')) || slash == h->repository || !slash[1] ||
         strchr(slash + 1, '/'))
         return bad(errstr, errlen, "data.repository: expected owner/name");
-    if (!(h->backfill_id = get_str(d, "backfillId", EVENT_ID_MAX)))
+    if (!(h->backfill_id = jfield_str(d, "backfillId", EVENT_ID_MAX)))
         return bad(errstr, errlen, "data.backfillId: expected a string of 1..64 bytes");
-    if (get_int(d, "seq", 1, INT64_MAX, &h->seq))
+    if (tv_get_int(d, "seq", 1, INT64_MAX, &h->seq))
         return bad(errstr, errlen, "data.seq: expected an integer >= 1");
-    if (get_int(d, "startedAt", 0, INT64_MAX / 2, &h->started_ms))
+    if (tv_get_int(d, "startedAt", 0, INT64_MAX / 2, &h->started_ms))
         return bad(errstr, errlen, "data.startedAt: expected a non-negative integer");
     /* the key is lower-cased; owner and name keep GitHub's spelling */
-    owner = get_str(d, "owner", REPO_OWNER_MAX);
-    name = get_str(d, "name", REPO_NAME_MAX);
+    owner = jfield_str(d, "owner", REPO_OWNER_MAX);
+    name = jfield_str(d, "name", REPO_NAME_MAX);
     if (owner && name && strlen(owner) + 1 + strlen(name) == strlen(h->repository) &&
         !strncasecmp(owner, h->repository, strlen(owner)) &&
         !strcasecmp(name, h->repository + strlen(owner) + 1))
@@ -222,11 +201,11 @@ static int decode_progress(json_t *d, struct tview_row *p, char *errstr, size_t 
     if (parse_status(json_string_value(json_object_get(d, "status")), &p->status))
         return bad(errstr, errlen, "data.status: expected started, processing, rate_limited, "
                                    "completed or failed");
-    if (get_int(d, "progress", 0, 1000000, &progress) || get_int(d, "total", 1, 1000000, &total) ||
-        get_int(d, "chunk", 0, 1000000, &chunk))
+    if (tv_get_int(d, "progress", 0, 1000000, &progress) || tv_get_int(d, "total", 1, 1000000, &total) ||
+        tv_get_int(d, "chunk", 0, 1000000, &chunk))
         return bad(errstr, errlen, "data.progress/total/chunk: expected integers in range");
-    if (!json_is_object(cost) || get_int(cost, "requests", 0, INT64_MAX, &p->requests) ||
-        get_int(cost, "points", 0, INT64_MAX, &p->points))
+    if (!json_is_object(cost) || tv_get_int(cost, "requests", 0, INT64_MAX, &p->requests) ||
+        tv_get_int(cost, "points", 0, INT64_MAX, &p->points))
         return bad(errstr, errlen, "data.apiCost: expected {requests, points}");
     if (err && !json_is_null(err) && !json_is_string(err))
         return bad(errstr, errlen, "data.error: expected a string or null");

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.h"
+#include "codec.h"
 #include "repo_name.h"
 
 #define TVIEW_ERROR_MAX 200

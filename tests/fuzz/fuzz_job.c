@@ -1,4 +1,4 @@
-/* fuzz_job: job_decode (common/event.c) on arbitrary bytes, as the worker
+/* fuzz_job: job_decode (common/codec.c) on arbitrary bytes, as the worker
  * sees a message of the jobs topic.
  *
  * Checks beyond "no crash, no leak": a rejected message leaves the job
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "codec.h"
 #include "fuzz_check.h"
 
 static int job_equal(const struct job *a, const struct job *b)

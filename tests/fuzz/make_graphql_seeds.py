@@ -4,7 +4,7 @@
     .cache/venv/bin/python tests/fuzz/make_graphql_seeds.py
 
 Starts tests/sim/github_sim.py, sends it the worker's query
-(tests/graphql/backfill_query.graphql) in the situations the parser must
+(schemas/graphql/backfill_query.graphql) in the situations the parser must
 classify (pages, last and empty pages, NUL text, unknown repository, bad
 cursor, every fault kind, exhausted budget, bad token) and writes each
 answer in fuzz_graphql's input layout: status byte, header flags byte, the
@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "corpus", "fuzz_graphql")
 STATUS = [200, 200, 200, 200, 200, 200, 200, 200, 401, 403, 429, 500, 502, 503, 504, 404]
-QUERY = open(os.path.join(ROOT, "tests", "graphql", "backfill_query.graphql")).read()
+QUERY = open(os.path.join(ROOT, "schemas", "graphql", "backfill_query.graphql")).read()
 
 
 def http(base, path, body, token="t"):

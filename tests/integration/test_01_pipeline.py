@@ -112,6 +112,8 @@ def test_emitted_messages_validate_against_schemas(pipeline):
 def test_graphql_document_is_valid_for_github_schema(workdir):
     q = subprocess.run([binary("backfill-consumer"), "--print-query"], capture_output=True,
                        text=True, check=True).stdout
+    with open(os.path.join(ROOT, "schemas", "graphql", "backfill_query.graphql")) as f:
+        assert q == f.read(), "the consumer sends the document in schemas/graphql"
     path = os.path.join(workdir, "query.graphql")
     with open(path, "w") as f:
         f.write(q)

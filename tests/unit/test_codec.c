@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "checkpoint.h"
-#include "event.h"
+#include "codec.h"
 #include "github.h"
 
 static int decodes(const char *s)

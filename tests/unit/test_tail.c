@@ -1,12 +1,12 @@
 /* Unit tests of backfill-tail's view model (tview: folding events into
  * per-repository rows), its renderer (trender) and backfill-status's text
- * table (stable). No Kafka, no terminal, no database. */
+ * table (text_table). No Kafka, no terminal, no database. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "stable.h"
+#include "text_table.h"
 #include "trender.h"
 #include "tview.h"
 
@@ -265,19 +265,19 @@ static void test_render(void)
     CHECK(!strcmp(d, "0.0s"));
 }
 
-static void test_stable(void)
+static void test_text_table(void)
 {
     static const char *const titles[] = {"NAME", "N", "NOTE"};
     const char *r1[] = {"a/b", "7", "ünïcode"};
     const char *r2[] = {"longer/name", "1234", NULL};
     const char *r3[] = {"x/y", "1", "tab\there"};
-    stable *t = stable_new(3, titles);
+    ttable *t = ttable_new(3, titles);
     char *text;
 
     CHECK(t != NULL);
-    stable_align_right(t, 1);
-    CHECK(!stable_add(t, r1) && !stable_add(t, r2) && !stable_add(t, r3));
-    text = stable_render(t);
+    ttable_align_right(t, 1);
+    CHECK(!ttable_add(t, r1) && !ttable_add(t, r2) && !ttable_add(t, r3));
+    text = ttable_render(t);
     CHECK(text != NULL);
     CHECK(text && !strcmp(text, "NAME            N  NOTE\n"
                                 "---------------------------\n"
@@ -285,9 +285,9 @@ static void test_stable(void)
                                 "longer/name  1234\n"
                                 "x/y             1  tab here\n"));
     free(text);
-    stable_free(t);
-    stable_free(NULL);
-    CHECK(stable_new(0, titles) == NULL);
+    ttable_free(t);
+    ttable_free(NULL);
+    CHECK(ttable_new(0, titles) == NULL);
 }
 
 int main(void)
@@ -296,6 +296,6 @@ int main(void)
     test_bad_events();
     test_filter();
     test_render();
-    test_stable();
+    test_text_table();
     return CHECK_DONE();
 }

@@ -1,11 +1,12 @@
-/* event: the JSON envelope every backfill message uses, and the job codec.
+/* codec: the JSON envelope every backfill message uses, and the job and
+ * cancel codecs.
  *
  *   {"name": "...", "id": "<uuid>", "ts": <ms>, "v": 1, "data": {...}}
  *
  * Contracts are fixed by schemas/ (one .schema.json per message). Decoding treats the input
  * as hostile: size-capped, every field type- and range-checked. */
-#ifndef BACKFILL_EVENT_H
-#define BACKFILL_EVENT_H
+#ifndef BACKFILL_CODEC_H
+#define BACKFILL_CODEC_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,12 +1,12 @@
-/* outbox: see outbox.h.
+/* publisher: see publisher.h.
  *
  * Dead letters keep the original bytes when they can: the producer takes
- * messages up to OUTBOX_MAX_MESSAGE. A dead letter larger than
- * OUTBOX_DLQ_MAX_BYTES, or one the DLQ topic refuses as too large (its
+ * messages up to PUBLISHER_MAX_MESSAGE. A dead letter larger than
+ * PUBLISHER_DLQ_MAX_BYTES, or one the DLQ topic refuses as too large (its
  * max.message.bytes is smaller than the jobs topic's), is sent again as
- * its first OUTBOX_DLQ_CUT_BYTES with headers dlq.truncated=true and
+ * its first PUBLISHER_DLQ_CUT_BYTES with headers dlq.truncated=true and
  * dlq.original.bytes, so a huge message can never block a partition. */
-#include "outbox.h"
+#include "publisher.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,30 +15,30 @@
 #include "isotime.h"
 #include "log.h"
 
-#define OUTBOX_MAX_MESSAGE "17825792"     /* 17 MiB: a full dead letter plus headers */
-#define OUTBOX_DLQ_MAX_BYTES (16u << 20)  /* larger originals are cut */
-#define OUTBOX_DLQ_CUT_BYTES (512u << 10) /* what is left of a cut one: fits any topic */
+#define PUBLISHER_MAX_MESSAGE "17825792"     /* 17 MiB: a full dead letter plus headers */
+#define PUBLISHER_DLQ_MAX_BYTES (16u << 20)  /* larger originals are cut */
+#define PUBLISHER_DLQ_CUT_BYTES (512u << 10) /* what is left of a cut one: fits any topic */
 
 /* The msg_opaque of every message: whose it is, and for a dead letter
  * whether it carries the whole original (then it may be cut and re-sent
  * if refused as too large). Freed by the delivery report. */
-enum outbox_kind { OUTBOX_EVENT, OUTBOX_DLQ_WHOLE, OUTBOX_DLQ_CUT };
-struct outbox_tag {
-    struct outbox_tally *tally; /* borrowed: outlives the message */
-    enum outbox_kind kind;
+enum publisher_kind { PUBLISHER_EVENT, PUBLISHER_DLQ_WHOLE, PUBLISHER_DLQ_CUT };
+struct publisher_tag {
+    struct publisher_tally *tally; /* borrowed: outlives the message */
+    enum publisher_kind kind;
 };
 
-struct outbox {
+struct publisher {
     rd_kafka_t *rk; /* owned */
     long fatal_after; /* fault injection for tests: sends before a fatal error, 0 = never */
     long sent;
 };
 
-static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic, const void *key,
+static int publisher_send_cut(publisher *ob, struct publisher_tally *t, const char *topic, const void *key,
                            size_t keylen, const void *value, size_t len,
                            const rd_kafka_headers_t *orig_hdrs);
 
-static int outbox_too_large(rd_kafka_resp_err_t err)
+static int publisher_too_large(rd_kafka_resp_err_t err)
 {
     return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
            err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
@@ -46,29 +46,29 @@ static int outbox_too_large(rd_kafka_resp_err_t err)
 
 /* A dead letter refused as too large: send its cut version instead.
  * Returns 1 if that was queued (counted in the same tally). */
-static int outbox_recut(outbox *ob, const rd_kafka_message_t *m, struct outbox_tally *t)
+static int publisher_recut(publisher *ob, const rd_kafka_message_t *m, struct publisher_tally *t)
 {
     rd_kafka_headers_t *hdrs = NULL; /* borrowed from m */
     /* Producing from a delivery report is allowed; flush waits for it too. */
     log_warn("dead letter of %zu bytes refused by %s (%s); sending its first %u bytes "
              "instead, marked dlq.truncated",
              m->len, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
-             OUTBOX_DLQ_CUT_BYTES);
+             PUBLISHER_DLQ_CUT_BYTES);
     if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
-    return outbox_send_cut(ob, t, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload,
+    return publisher_send_cut(ob, t, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload,
                            m->len, hdrs) == 0;
 }
 
-static void outbox_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static void publisher_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    outbox *ob = opaque;                 /* borrowed */
-    struct outbox_tag *tag = m->_private; /* owned: this message's */
+    publisher *ob = opaque;                 /* borrowed */
+    struct publisher_tag *tag = m->_private; /* owned: this message's */
     (void)rk;
     if (!tag)
         return;
-    if (m->err && !(tag->kind == OUTBOX_DLQ_WHOLE && outbox_too_large(m->err) &&
-                    outbox_recut(ob, m, tag->tally))) {
+    if (m->err && !(tag->kind == PUBLISHER_DLQ_WHOLE && publisher_too_large(m->err) &&
+                    publisher_recut(ob, m, tag->tally))) {
         tag->tally->failed++;
         log_warn("delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
                  rd_kafka_err2str(m->err));
@@ -77,13 +77,13 @@ static void outbox_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void
     free(tag);
 }
 
-outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
+publisher *publisher_new(const struct cli_common *c, char *errstr, size_t errlen)
 {
     static const char *const defaults[] = {
         "enable.idempotence", "true", "acks", "all", "linger.ms", "2",
-        "message.max.bytes", OUTBOX_MAX_MESSAGE, "compression.type", "lz4",
+        "message.max.bytes", PUBLISHER_MAX_MESSAGE, "compression.type", "lz4",
         "client.id", "backfill-consumer", NULL};
-    outbox *ob = calloc(1, sizeof *ob);
+    publisher *ob = calloc(1, sizeof *ob);
     rd_kafka_conf_t *conf;
 
     if (!ob) {
@@ -95,7 +95,7 @@ outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
         free(ob);
         return NULL;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, outbox_on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(conf, publisher_on_delivery);
     rd_kafka_conf_set_opaque(conf, ob);
     ob->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
     if (!ob->rk) {
@@ -103,16 +103,16 @@ outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen)
         free(ob);
         return NULL;
     }
-    const char *inject = getenv(OUTBOX_FATAL_AFTER_ENV);
+    const char *inject = getenv(PUBLISHER_FATAL_AFTER_ENV);
     if (inject && inject[0]) {
         ob->fatal_after = strtol(inject, NULL, 10);
         log_warn("%s=%ld: a fatal producer error will be injected (a test setting)",
-                 OUTBOX_FATAL_AFTER_ENV, ob->fatal_after);
+                 PUBLISHER_FATAL_AFTER_ENV, ob->fatal_after);
     }
     return ob; /* rd_kafka_new now owns conf */
 }
 
-void outbox_free(outbox *ob)
+void publisher_free(publisher *ob)
 {
     if (!ob)
         return;
@@ -126,18 +126,18 @@ void outbox_free(outbox *ob)
     free(ob);
 }
 
-rd_kafka_t *outbox_handle(outbox *ob)
+rd_kafka_t *publisher_handle(publisher *ob)
 {
     return ob->rk;
 }
 
 /* Queues a copy of value; takes hdrs (destroyed if not handed over).
  * Counts the message in t (a failure to queue as a failure). */
-static int outbox_produce(outbox *ob, struct outbox_tally *t, enum outbox_kind kind,
+static int publisher_produce(publisher *ob, struct publisher_tally *t, enum publisher_kind kind,
                           const char *topic, const void *key, size_t keylen, const void *value,
                           size_t len, rd_kafka_headers_t *hdrs)
 {
-    struct outbox_tag *tag = malloc(sizeof *tag);
+    struct publisher_tag *tag = malloc(sizeof *tag);
     rd_kafka_resp_err_t err;
     if (!tag) {
         rd_kafka_headers_destroy(hdrs);
@@ -167,11 +167,11 @@ static int outbox_produce(outbox *ob, struct outbox_tally *t, enum outbox_kind k
     t->in_flight++;
     if (ob->fatal_after > 0 && ++ob->sent == ob->fatal_after)
         rd_kafka_test_fatal_error(ob->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                  "injected by " OUTBOX_FATAL_AFTER_ENV);
+                                  "injected by " PUBLISHER_FATAL_AFTER_ENV);
     return 0; /* rd_kafka_producev now owns hdrs; the delivery report frees tag */
 }
 
-int outbox_send(outbox *ob, struct outbox_tally *t, const char *topic, const char *key,
+int publisher_send(publisher *ob, struct publisher_tally *t, const char *topic, const char *key,
                 const char *event, const char *value)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
@@ -180,11 +180,11 @@ int outbox_send(outbox *ob, struct outbox_tally *t, const char *topic, const cha
         return -1;
     }
     rd_kafka_header_add(hdrs, "event", -1, event, -1);
-    return outbox_produce(ob, t, OUTBOX_EVENT, topic, key, strlen(key), value, strlen(value),
+    return publisher_produce(ob, t, PUBLISHER_EVENT, topic, key, strlen(key), value, strlen(value),
                           hdrs);
 }
 
-int outbox_send_dlq(outbox *ob, struct outbox_tally *t, const char *dlq_topic,
+int publisher_send_dlq(publisher *ob, struct publisher_tally *t, const char *dlq_topic,
                     const rd_kafka_message_t *orig, const struct dlq_info *info)
 {
     rd_kafka_headers_t *orig_hdrs = NULL, *hdrs;
@@ -206,20 +206,20 @@ int outbox_send_dlq(outbox *ob, struct outbox_tally *t, const char *dlq_topic,
     rd_kafka_header_add(hdrs, "dlq.source.offset", -1, off, -1);
     if (info->checkpoint)
         rd_kafka_header_add(hdrs, "dlq.checkpoint", -1, info->checkpoint, -1);
-    if (orig->len > OUTBOX_DLQ_MAX_BYTES) {
-        int rc = outbox_send_cut(ob, t, dlq_topic, orig->key, orig->key_len, orig->payload,
+    if (orig->len > PUBLISHER_DLQ_MAX_BYTES) {
+        int rc = publisher_send_cut(ob, t, dlq_topic, orig->key, orig->key_len, orig->payload,
                                  orig->len, hdrs);
-        rd_kafka_headers_destroy(hdrs); /* outbox_send_cut copied them */
+        rd_kafka_headers_destroy(hdrs); /* publisher_send_cut copied them */
         return rc;
     }
-    return outbox_produce(ob, t, OUTBOX_DLQ_WHOLE, dlq_topic, orig->key,
+    return publisher_produce(ob, t, PUBLISHER_DLQ_WHOLE, dlq_topic, orig->key,
                           orig->key ? orig->key_len : 0, orig->payload, orig->len, hdrs);
 }
 
-/* Queues the first OUTBOX_DLQ_CUT_BYTES of a dead letter with a copy of
+/* Queues the first PUBLISHER_DLQ_CUT_BYTES of a dead letter with a copy of
  * orig_hdrs (borrowed, may be NULL) plus dlq.truncated and
  * dlq.original.bytes. Returns 0 or -1 (not queued; logged). */
-static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic, const void *key,
+static int publisher_send_cut(publisher *ob, struct publisher_tally *t, const char *topic, const void *key,
                            size_t keylen, const void *value, size_t len,
                            const rd_kafka_headers_t *orig_hdrs)
 {
@@ -235,11 +235,11 @@ static int outbox_send_cut(outbox *ob, struct outbox_tally *t, const char *topic
     snprintf(total, sizeof total, "%zu", len);
     rd_kafka_header_add(hdrs, "dlq.truncated", -1, "true", -1);
     rd_kafka_header_add(hdrs, "dlq.original.bytes", -1, total, -1);
-    return outbox_produce(ob, t, OUTBOX_DLQ_CUT, topic, key, key ? keylen : 0, value,
-                          len < OUTBOX_DLQ_CUT_BYTES ? len : OUTBOX_DLQ_CUT_BYTES, hdrs);
+    return publisher_produce(ob, t, PUBLISHER_DLQ_CUT, topic, key, key ? keylen : 0, value,
+                          len < PUBLISHER_DLQ_CUT_BYTES ? len : PUBLISHER_DLQ_CUT_BYTES, hdrs);
 }
 
-int outbox_check(outbox *ob, struct outbox_tally *t, int timeout_ms, int64_t since)
+int publisher_check(publisher *ob, struct publisher_tally *t, int timeout_ms, int64_t since)
 {
     double deadline = isotime_mono() + timeout_ms / 1000.0;
     for (;;) {
@@ -255,7 +255,7 @@ int outbox_check(outbox *ob, struct outbox_tally *t, int timeout_ms, int64_t sin
     }
 }
 
-void outbox_poll(outbox *ob)
+void publisher_poll(publisher *ob)
 {
     rd_kafka_poll(ob->rk, 0);
 }

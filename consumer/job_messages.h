@@ -1,16 +1,16 @@
-/* events: builds the consumer's outgoing messages — backfill/progress.update
+/* job_messages: builds the messages a job publishes — backfill/progress.update
  * and backfill/pull_requests (schemas/ (one .schema.json per message)) — as JSON strings.
  * Pure jansson; no Kafka. */
-#ifndef BACKFILL_EVENTS_H
-#define BACKFILL_EVENTS_H
+#ifndef BACKFILL_JOB_MESSAGES_H
+#define BACKFILL_JOB_MESSAGES_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "event.h"
+#include "codec.h"
 
-#define EVENTS_PART_MAX_BYTES 900000 /* split pull_requests messages above this */
+#define JOBMSG_PART_MAX_BYTES 900000 /* split pull_requests messages above this */
 
 struct progress_info {
     const struct job *job;  /* borrowed */
@@ -31,17 +31,17 @@ struct progress_info {
 };
 
 /* Returns a malloc'd progress.update envelope, NULL on allocation failure. */
-char *events_progress(const struct progress_info *pi);
+char *jobmsg_progress(const struct progress_info *pi);
 
 /* Splits `records` (borrowed array) of one chunk into pull_requests
- * envelopes of at most EVENTS_PART_MAX_BYTES each (a single oversized
+ * envelopes of at most JOBMSG_PART_MAX_BYTES each (a single oversized
  * record still goes alone). Each part takes the next seq: *seq is
  * incremented per part. On success returns 0 and sets *parts to a
- * malloc'd array of *nparts malloc'd strings (free with events_free_parts);
+ * malloc'd array of *nparts malloc'd strings (free with jobmsg_free_parts);
  * -1 on allocation failure (*seq unchanged). */
-int events_pull_requests(const struct job *job, int64_t repository_id, int chunk,
+int jobmsg_pull_requests(const struct job *job, int64_t repository_id, int chunk,
                          json_t *records, int64_t *seq, char ***parts, size_t *nparts);
 
-void events_free_parts(char **parts, size_t n);
+void jobmsg_free_parts(char **parts, size_t n);
 
 #endif

@@ -1,30 +1,32 @@
-/* outbox: the consumer's producer side — publishes progress and
- * pull-request events and dead letters, and tells the caller when
- * everything published so far is acknowledged by Kafka (idempotent
- * producer, acks=all). A job commits its checkpoint only after
- * outbox_check() returned 0 for its tally: commit after the effect. */
-#ifndef BACKFILL_OUTBOX_H
-#define BACKFILL_OUTBOX_H
+/* publisher: the worker's producer side — publishes progress and
+ * pull-request events and dead letters, and tracks their delivery per
+ * publisher (a tally per job slot), telling the caller when everything
+ * published so far is acknowledged by Kafka (idempotent producer,
+ * acks=all). Not the transactional-outbox pattern: nothing is stored
+ * before it is sent. A job commits its checkpoint only after
+ * publisher_check() returned 0 for its tally: commit after the effect. */
+#ifndef BACKFILL_PUBLISHER_H
+#define BACKFILL_PUBLISHER_H
 
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
 #include "cli.h"
 
-typedef struct outbox outbox;
+typedef struct publisher publisher;
 
 /* Fault injection for the test suite: with this environment variable set
  * to N, the producer raises a fatal idempotence error (the way librdkafka
  * does when the broker reports a sequence gap) right after queueing its
  * Nth message. Never set in production; the worker logs it at start. */
-#define OUTBOX_FATAL_AFTER_ENV "BACKFILL_TEST_FATAL_AFTER_SENDS"
+#define PUBLISHER_FATAL_AFTER_ENV "BACKFILL_TEST_FATAL_AFTER_SENDS"
 
 /* Creates the producer. NULL with a reason on failure. */
-outbox *outbox_new(const struct cli_common *c, char *errstr, size_t errlen);
-void outbox_free(outbox *ob);
+publisher *publisher_new(const struct cli_common *c, char *errstr, size_t errlen);
+void publisher_free(publisher *ob);
 
 /* The underlying handle (borrowed), e.g. for admin requests. */
-rd_kafka_t *outbox_handle(outbox *ob);
+rd_kafka_t *publisher_handle(publisher *ob);
 
 /* The deliveries of one publisher (a worker slot): messages queued and
  * not yet acknowledged or failed, and failures so far (only grows: a
@@ -33,7 +35,7 @@ rd_kafka_t *outbox_handle(outbox *ob);
  * worker keeps one per slot for its whole life). Waiting on a tally waits
  * for that slot's messages only, so jobs running side by side neither
  * wait for nor redo each other's chunks. */
-struct outbox_tally {
+struct publisher_tally {
     int64_t in_flight;
     int64_t failed;
 };
@@ -41,7 +43,7 @@ struct outbox_tally {
 /* Queues value (a NUL-terminated JSON string, copied) on topic with key and
  * an `event` header, counted in t. Returns 0, or -1 if it could not be
  * queued (also counted as a failure of t). */
-int outbox_send(outbox *ob, struct outbox_tally *t, const char *topic, const char *key,
+int publisher_send(publisher *ob, struct publisher_tally *t, const char *topic, const char *key,
                 const char *event, const char *value);
 
 struct dlq_info {
@@ -57,16 +59,16 @@ struct dlq_info {
  * counted in t. An original over 16 MiB, or one the DLQ topic refuses as
  * too large, goes as its first 512 KiB with dlq.truncated=true and
  * dlq.original.bytes. */
-int outbox_send_dlq(outbox *ob, struct outbox_tally *t, const char *dlq_topic,
+int publisher_send_dlq(publisher *ob, struct publisher_tally *t, const char *dlq_topic,
                     const rd_kafka_message_t *orig, const struct dlq_info *info);
 
 /* Serves delivery reports for at most timeout_ms (0: only what is ready)
  * and returns 1 while messages of t are in flight (librdkafka retries them
  * until message.timeout.ms), 0 once none is, -1 if one of t failed since
  * the mark `since` (a value of t->failed taken earlier). */
-int outbox_check(outbox *ob, struct outbox_tally *t, int timeout_ms, int64_t since);
+int publisher_check(publisher *ob, struct publisher_tally *t, int timeout_ms, int64_t since);
 
 /* Serves delivery reports without blocking. */
-void outbox_poll(outbox *ob);
+void publisher_poll(publisher *ob);
 
 #endif

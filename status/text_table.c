@@ -1,12 +1,14 @@
-/* stable: see stable.h. Cells are stored as one malloc'd string each in a
+/* text_table: see text_table.h. Cells are stored as one malloc'd string each in a
  * row-major array that grows by doubling. */
 #define _POSIX_C_SOURCE 200809L
-#include "stable.h"
+#include "text_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-struct stable {
+#include "dynbuf.h"
+
+struct ttable {
     size_t ncols;
     char **cells;         /* owned: (nrows + 1) * ncols, row 0 = titles */
     size_t nrows, cap;    /* rows including the titles; capacity in rows */
@@ -28,8 +30,8 @@ static char *clean_copy(const char *s)
     size_t len = s ? strlen(s) : 0, i, n = 0;
     char *c;
 
-    if (len > STABLE_CELL_MAX) {
-        len = STABLE_CELL_MAX - 3;
+    if (len > TTABLE_CELL_MAX) {
+        len = TTABLE_CELL_MAX - 3;
         while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
             len--; /* do not cut a character in half */
     }
@@ -37,7 +39,7 @@ static char *clean_copy(const char *s)
         return NULL;
     for (i = 0; i < len; i++)
         c[n++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
-    if (s && strlen(s) > STABLE_CELL_MAX) {
+    if (s && strlen(s) > TTABLE_CELL_MAX) {
         memcpy(c + n, "...", 3);
         n += 3;
     }
@@ -45,19 +47,14 @@ static char *clean_copy(const char *s)
     return c;
 }
 
-static int add_row(stable *t, const char *const *cells)
+static int add_row(ttable *t, const char *const *cells)
 {
     char **row;
     size_t i;
 
-    if (t->nrows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        char **nc = realloc(t->cells, cap * t->ncols * sizeof *nc);
-        if (!nc)
-            return -1;
-        t->cells = nc;
-        t->cap = cap;
-    }
+    /* rows of ncols cells each */
+    if (dynbuf_grow_array(&t->cells, &t->cap, t->nrows + 1, t->ncols * sizeof *t->cells))
+        return -1;
     row = &t->cells[t->nrows * t->ncols];
     for (i = 0; i < t->ncols; i++) {
         if (!(row[i] = clean_copy(cells[i]))) {
@@ -70,20 +67,20 @@ static int add_row(stable *t, const char *const *cells)
     return 0;
 }
 
-stable *stable_new(size_t ncols, const char *const *titles)
+ttable *ttable_new(size_t ncols, const char *const *titles)
 {
-    stable *t = ncols ? calloc(1, sizeof *t) : NULL;
+    ttable *t = ncols ? calloc(1, sizeof *t) : NULL;
     if (!t)
         return NULL;
     t->ncols = ncols;
     if (!(t->right = calloc(ncols, 1)) || add_row(t, titles)) {
-        stable_free(t);
+        ttable_free(t);
         return NULL;
     }
     return t;
 }
 
-void stable_free(stable *t)
+void ttable_free(ttable *t)
 {
     if (!t)
         return;
@@ -94,19 +91,19 @@ void stable_free(stable *t)
     free(t);
 }
 
-void stable_align_right(stable *t, size_t col)
+void ttable_align_right(ttable *t, size_t col)
 {
     if (col < t->ncols)
         t->right[col] = 1;
 }
 
-int stable_add(stable *t, const char *const *cells)
+int ttable_add(ttable *t, const char *const *cells)
 {
     return add_row(t, cells);
 }
 
 /* Writes one line of row r into out (room checked by the caller). */
-static size_t put_row(const stable *t, size_t r, const size_t *width, char *out)
+static size_t put_row(const ttable *t, size_t r, const size_t *width, char *out)
 {
     size_t n = 0, last = n;
     for (size_t c = 0; c < t->ncols; c++) {
@@ -134,7 +131,7 @@ static size_t put_row(const stable *t, size_t r, const size_t *width, char *out)
     return last + 1;
 }
 
-char *stable_render(const stable *t)
+char *ttable_render(const ttable *t)
 {
     size_t *width = calloc(t->ncols, sizeof *width), total = 0, n = 0, line = 0;
     char *out = NULL;

@@ -31,9 +31,10 @@ struct tfollow {
     int seen_count, now_count;
 };
 
-static rd_kafka_t *make_consumer(const struct cli_common *c, char *errstr, size_t errlen)
+static rd_kafka_t *make_consumer(const struct cli_common *c, const char *client_id, char *errstr,
+                                 size_t errlen)
 {
-    static const char *const defaults[] = {"client.id", "backfill-tail",
+    const char *const defaults[] = {"client.id", client_id,
                                            "enable.partition.eof", "true",
                                            "enable.auto.commit", "false",
                                            "enable.auto.offset.store", "false",
@@ -170,11 +171,13 @@ done:
     return rc;
 }
 
-tfollow *tfollow_new(const struct cli_common *c, const char *topic, int from_beginning,
-                     char *errstr, size_t errlen)
+tfollow *tfollow_new(const struct cli_common *c, const struct tfollow_spec *spec, char *errstr,
+                     size_t errlen)
 {
     tfollow *f = calloc(1, sizeof *f);
-    struct kafka_topic want = {topic, c->partitions, 0};
+    const char *topic = spec->topic;
+    int from_beginning = spec->from_beginning;
+    struct kafka_topic want = {topic, spec->partitions, 0};
     char err[512];
 
     if (!f) {
@@ -182,7 +185,7 @@ tfollow *tfollow_new(const struct cli_common *c, const char *topic, int from_beg
         return NULL;
     }
     f->topic = topic;
-    if (!(f->rk = make_consumer(c, errstr, errlen)))
+    if (!(f->rk = make_consumer(c, spec->client_id, errstr, errlen)))
         goto fail;
     if (kafka_ensure_topics(f->rk, &want, 1, 10000, err, sizeof err)) {
         if (kafka_health_unreachable(NULL, 0)) {

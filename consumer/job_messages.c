@@ -1,5 +1,5 @@
-/* events: see events.h. */
-#include "events.h"
+/* job_messages: see job_messages.h. */
+#include "job_messages.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +30,7 @@ static json_t *events_repo_fields(const struct job *job, int64_t repository_id, 
     return d;
 }
 
-char *events_progress(const struct progress_info *pi)
+char *jobmsg_progress(const struct progress_info *pi)
 {
     char id[EVENT_ID_MAX + 1];
     json_t *cost, *d = events_repo_fields(pi->job, pi->repository_id, pi->seq);
@@ -59,7 +59,7 @@ char *events_progress(const struct progress_info *pi)
 }
 
 /* One envelope with records[from, to). */
-static char *events_pr_part(const struct job *job, int64_t repository_id, int chunk,
+static char *jobmsg_pr_part(const struct job *job, int64_t repository_id, int chunk,
                             json_t *records, size_t from, size_t to, int64_t seq)
 {
     char id[EVENT_ID_MAX + 1];
@@ -81,7 +81,7 @@ fail:
     return NULL;
 }
 
-void events_free_parts(char **parts, size_t n)
+void jobmsg_free_parts(char **parts, size_t n)
 {
     for (size_t i = 0; parts && i < n; i++)
         free(parts[i]);
@@ -89,18 +89,18 @@ void events_free_parts(char **parts, size_t n)
 }
 
 /* Encodes records[from,to) as parts, halving ranges that are too big. */
-static int events_split(const struct job *job, int64_t repository_id, int chunk, json_t *records,
+static int jobmsg_split(const struct job *job, int64_t repository_id, int chunk, json_t *records,
                         size_t from, size_t to, int64_t *seq, char ***parts, size_t *n)
 {
-    char *s = events_pr_part(job, repository_id, chunk, records, from, to, *seq + 1);
+    char *s = jobmsg_pr_part(job, repository_id, chunk, records, from, to, *seq + 1);
     char **np;
     if (!s)
         return -1;
-    if (strlen(s) > EVENTS_PART_MAX_BYTES && to - from > 1) {
+    if (strlen(s) > JOBMSG_PART_MAX_BYTES && to - from > 1) {
         size_t mid = from + (to - from) / 2;
         free(s);
-        return events_split(job, repository_id, chunk, records, from, mid, seq, parts, n) ||
-               events_split(job, repository_id, chunk, records, mid, to, seq, parts, n);
+        return jobmsg_split(job, repository_id, chunk, records, from, mid, seq, parts, n) ||
+               jobmsg_split(job, repository_id, chunk, records, mid, to, seq, parts, n);
     }
     np = realloc(*parts, (*n + 1) * sizeof *np);
     if (!np) {
@@ -113,15 +113,15 @@ static int events_split(const struct job *job, int64_t repository_id, int chunk,
     return 0;
 }
 
-int events_pull_requests(const struct job *job, int64_t repository_id, int chunk,
+int jobmsg_pull_requests(const struct job *job, int64_t repository_id, int chunk,
                          json_t *records, int64_t *seq, char ***parts, size_t *nparts)
 {
     int64_t s = *seq;
     *parts = NULL;
     *nparts = 0;
-    if (events_split(job, repository_id, chunk, records, 0, json_array_size(records), &s, parts,
+    if (jobmsg_split(job, repository_id, chunk, records, 0, json_array_size(records), &s, parts,
                      nparts)) {
-        events_free_parts(*parts, *nparts);
+        jobmsg_free_parts(*parts, *nparts);
         *parts = NULL;
         *nparts = 0;
         return -1;

@@ -1,5 +1,5 @@
-/* event: see event.h. */
-#include "event.h"
+/* codec: see codec.h. */
+#include "codec.h"
 
 #include <sys/random.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json_field.h"
 #include "isotime.h"
 #include "utf8.h"
 
@@ -192,20 +193,16 @@ static void event_clean_reason(char *s)
 static int event_opt_int(json_t *obj, const char *key, json_int_t lo, json_int_t hi,
                          json_int_t *out, char *errstr, size_t errlen)
 {
-    json_t *v = json_object_get(obj, key); /* borrowed */
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v)) {
-        snprintf(errstr, errlen, "data.%s must be an integer", key);
-        return -1;
-    }
-    if (json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    int64_t v;
+    switch (jfield_int(obj, key, lo, hi, &v)) {
+    case JF_OK: *out = v; return 0;
+    case JF_ABSENT: return 0;
+    case JF_WRONG_TYPE: snprintf(errstr, errlen, "data.%s must be an integer", key); return -1;
+    default:
         snprintf(errstr, errlen, "data.%s out of range %lld..%lld", key, (long long)lo,
                  (long long)hi);
         return -1;
     }
-    *out = json_integer_value(v);
-    return 0;
 }
 
 static int job_decode_data(json_t *data, struct job *job, char *errstr, size_t errlen)

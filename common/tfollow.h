@@ -1,10 +1,11 @@
-/* tfollow: reads one topic from every partition without joining a
- * consumer group and without committing anything — partitions come from
- * the topic's metadata and are read directly (librdkafka's simple consumer,
- * as kcat does without -G), from the beginning or from the current end.
- * A read-only observer: it never
- * moves the workers' or the sink's positions and never triggers a
- * rebalance.
+/* tfollow, the topic follower: reads one topic from every partition
+ * without joining a consumer group and without committing anything —
+ * partitions come from the topic's metadata and are read directly
+ * (librdkafka's simple consumer, as kcat does without -G), from the
+ * beginning or from the current end. A read-only observer: it never moves
+ * the workers' or the sink's positions and never triggers a rebalance.
+ * backfill-tail follows the progress topic with it, the worker the
+ * control topic (cancellations).
  *
  * It tracks partition EOF, so a caller can tell when it has read
  * everything the topic held ("caught up") and when it is at the end right
@@ -33,12 +34,20 @@ struct tfollow_msg {
 
 enum tfollow_result { TF_MSG = 0, TF_IDLE = 1, TF_EOF = 2, TF_FATAL = -1 };
 
+/* What to follow and how (all borrowed; must outlive the follower). */
+struct tfollow_spec {
+    const char *topic;
+    int partitions;        /* to create the topic with when it is missing */
+    const char *client_id; /* Kafka client.id, e.g. "backfill-tail" */
+    int from_beginning;    /* 0: from the end the topic has now */
+};
+
 /* Connects with the shared options (-b, -X...) and starts every partition
- * of `topic` (borrowed; must outlive f), creating the topic first if it is
- * missing (like every backfill binary; a refusal is only a warning).
- * Returns a follower, or NULL with a reason in errstr. */
-tfollow *tfollow_new(const struct cli_common *c, const char *topic, int from_beginning,
-                     char *errstr, size_t errlen);
+ * of spec->topic, creating the topic first if it is missing (like every
+ * backfill binary; a refusal is only a warning, an unreachable Kafka an
+ * error). Returns a follower, or NULL with a reason in errstr. */
+tfollow *tfollow_new(const struct cli_common *c, const struct tfollow_spec *spec, char *errstr,
+                     size_t errlen);
 
 /* Waits up to timeout_ms. TF_MSG fills *m; TF_EOF: a partition reached its
  * end; TF_IDLE: nothing happened; TF_FATAL: the client cannot go on (reason

@@ -1,0 +1,49 @@
+/* job_github: the GitHub side of a job's JOB_FETCH step (job_github.c),
+ * which job.c — and nothing outside consumer/job*.c — uses.
+ *
+ * The layers only call downward: job.c (the job's phases; the only code
+ * that changes them) calls job_github.c, which calls the slot's fetcher
+ * and GitHub's pure policy (github_policy.h) and never calls back. A step
+ * here acts on nothing of the job: it starts or collects a request and
+ * returns the policy's decision (accept the page, wait for the reset,
+ * retry, fail with a reason) for job.c to publish, wait or fail on. */
+#ifndef BACKFILL_JOB_GITHUB_H
+#define BACKFILL_JOB_GITHUB_H
+
+#include "codec.h"
+#include "fetcher.h"
+#include "github_policy.h"
+#include "pager.h"
+
+/* One job's GitHub requests and what the policy remembers between them. */
+struct job_gh {
+    fetcher *fetch;            /* borrowed: the slot's GitHub request thread */
+    struct gh_budget *budget;  /* borrowed: the worker's, shared by all its jobs */
+    struct gh_retry_conf conf; /* the worker's retry options (copied) */
+    struct gh_attempts tries;  /* page size and retries of the current request */
+    int in_flight;             /* a request of this job is with the fetcher */
+};
+
+/* Sets up g for a new job on the slot's fetcher (borrowed, idle) with the
+ * worker's budget (borrowed) and retry options (copied). */
+void job_gh_init(struct job_gh *g, fetcher *fetch, struct gh_budget *budget,
+                 const struct gh_retry_conf *conf);
+
+/* One look at the job's request, never blocking. With none in flight it
+ * asks the primary budget and either starts the next page of `job` after
+ * pager's cursor (returns 0) or decides to wait for the reset (returns 1,
+ * GH_WAIT_RESET). With one in flight it returns 0 while the request runs,
+ * else collects the answer into *page and returns 1 with the decision on
+ * it in *d. Returns 0 too if the fetcher was not free. *page is always
+ * left for the caller to gh_page_clear (zeroed unless an answer came);
+ * *d is filled only when 1 is returned. Changes nothing of the job but g
+ * and the budget. */
+int job_gh_step(struct job_gh *g, const struct job *job, const struct pager *pager,
+                struct gh_page *page, struct gh_decision *d);
+
+/* Waits for the request in flight, if any (bounded by the client's
+ * timeouts), and drops its answer, so that the slot's fetcher is free for
+ * the next job. */
+void job_gh_abandon(struct job_gh *g);
+
+#endif
