@@ -305,38 +305,12 @@ json_t *pgwf_clean_json(const char *s, size_t len)
 
 #define BUF_MAX ((size_t)1 << 30) /* Postgres cannot take a larger parameter */
 
-/* Makes room for n more bytes plus the NUL. */
-static int buf_grow(struct pgwf_buf *b, size_t n)
-{
-    size_t cap;
-    char *p;
-
-    if (b->failed)
-        return -1;
-    if (b->cap - b->len > n) /* room for n bytes and the NUL */
-        return 0;
-    if (n > BUF_MAX - b->len - 1) {
-        b->failed = 1;
-        return -1;
-    }
-    for (cap = b->cap ? b->cap : 4096; cap - b->len <= n; cap *= 2)
-        ;
-    if (!(p = realloc(b->data, cap))) {
-        b->failed = 1;
-        return -1;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
 void pgwf_buf_raw(struct pgwf_buf *b, const char *s, size_t n)
 {
-    if (buf_grow(b, n))
+    if (b->failed)
         return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
+    if (n > BUF_MAX - 1 - b->text.len || dynbuf_add(&b->text, s, n))
+        b->failed = 1;
 }
 
 void pgwf_buf_lit(struct pgwf_buf *b, const char *s)
@@ -354,23 +328,19 @@ void pgwf_buf_int(struct pgwf_buf *b, int64_t v)
 
 const char *pgwf_buf_str(const struct pgwf_buf *b)
 {
-    return b->failed ? NULL : b->data;
+    return b->failed ? NULL : b->text.data;
 }
 
 void pgwf_buf_free(struct pgwf_buf *b)
 {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    dynbuf_free(&b->text);
     b->failed = 0;
 }
 
 void pgwf_buf_reset(struct pgwf_buf *b)
 {
-    b->len = 0;
+    dynbuf_reset(&b->text);
     b->failed = 0;
-    if (b->data)
-        b->data[0] = '\0';
 }
 
 void pgwf_copy_text(struct pgwf_buf *b, const char *s, size_t len)

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dynbuf.h"
+
 #define PGWF_OPTIONAL 0
 #define PGWF_REQUIRED 1 /* absent is an error */
 #define PGWF_NULLABLE 2 /* null is allowed (returns 0) */
@@ -75,10 +77,8 @@ json_t *pgwf_clean_json(const char *s, size_t len);
  * Errors are sticky: append freely, check pgwf_buf_str once at the end.
  * Start from {0} (all zero); data is owned. */
 struct pgwf_buf {
-    char *data;  /* owned, NUL-terminated when non-NULL */
-    size_t len;
-    size_t cap;
-    int failed;  /* an allocation failed; the content is incomplete */
+    struct dynbuf text; /* owned; text.data is NUL-terminated when non-NULL */
+    int failed;         /* an append failed; the content is incomplete */
 };
 
 /* Appends n raw bytes. */

@@ -27,19 +27,10 @@
 
 static int batch_add(struct pgw_batch *b)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        char *k = realloc(b->kinds, cap);
-        uint64_t *h;
-
-        if (!k)
-            return -1;
-        b->kinds = k;
-        if (!(h = realloc(b->keys, cap * sizeof *h)))
-            return -1;
-        b->keys = h;
-        b->cap = cap;
-    }
+    size_t kinds_cap = b->cap; /* kinds and keys grow together; b->cap is the smaller */
+    if (dynbuf_grow_array(&b->kinds, &kinds_cap, b->n + 1, sizeof *b->kinds) ||
+        dynbuf_grow_array(&b->keys, &b->cap, b->n + 1, sizeof *b->keys))
+        return -1;
     b->kinds[b->n] = 0;
     b->keys[b->n++] = 0;
     return 0;
@@ -97,14 +88,8 @@ int pgws_set_offset(struct pgw_stage *s, const char *group, const char *topic, i
         o->next = next;
         return 0;
     }
-    if (b->noffs == b->offs_cap) {
-        size_t cap = b->offs_cap ? b->offs_cap * 2 : 16;
-
-        if (!(o = realloc(b->offs, cap * sizeof *o)))
-            return -1;
-        b->offs = o;
-        b->offs_cap = cap;
-    }
+    if (dynbuf_grow_array(&b->offs, &b->offs_cap, b->noffs + 1, sizeof *b->offs))
+        return -1;
     o = &b->offs[b->noffs];
     o->group = strdup(group);
     o->topic = strdup(topic);
@@ -165,12 +150,12 @@ static int put_rows(struct pgw_conn *c, const struct pgwf_buf *b, char *errstr, 
         snprintf(errstr, errlen, "out of memory");
         return PGW_EDB;
     }
-    return pgwc_copy_put(c, rows, b->len, errstr, errlen);
+    return pgwc_copy_put(c, rows, b->text.len, errstr, errlen);
 }
 
 int pgws_release(struct pgw_stage *s, struct pgw_conn *c, char *errstr, size_t errlen)
 {
-    int rc = s->held.len ? put_rows(c, &s->held, errstr, errlen) : PGW_OK;
+    int rc = s->held.text.len ? put_rows(c, &s->held, errstr, errlen) : PGW_OK;
 
     pgwf_buf_reset(&s->held);
     s->holding = 0;
@@ -195,7 +180,7 @@ int pgw_stage(pgw *w, int kind, uint64_t key, char *errstr, size_t errlen)
         if (put_rows(&w->conn, &s->rows, errstr, errlen))
             return PGW_EDB;
     } else {
-        pgwf_buf_raw(&s->held, s->rows.data, s->rows.len);
+        pgwf_buf_raw(&s->held, s->rows.text.data, s->rows.text.len);
         if (s->held.failed) {
             snprintf(errstr, errlen, "out of memory");
             return PGW_EDB;

@@ -18,7 +18,7 @@ struct tview {
     struct tview_row *rows; /* owned, sorted by key */
     size_t n, cap;
     char (*follow)[REPO_FULL_MAX + 1]; /* owned, sorted; NULL = follow everything */
-    size_t nfollow;
+    size_t nfollow, follow_cap;
 };
 
 tview *tview_new(void)
@@ -99,21 +99,19 @@ int tview_wants(const tview *tv, const char *key)
 int tview_follow(tview *tv, const char *full, char *errstr, size_t errlen)
 {
     char owner[REPO_OWNER_MAX + 1], name[REPO_NAME_MAX + 1], key[REPO_FULL_MAX + 1];
-    char(*nf)[REPO_FULL_MAX + 1];
 
     if (repo_parse(full, owner, name, errstr, errlen))
         return -1;
     repo_key(owner, name, key);
     if (tv->follow && tview_wants(tv, key))
         return 0;
-    nf = realloc(tv->follow, (tv->nfollow + 1) * sizeof *nf);
-    if (!nf)
+    if (dynbuf_grow_array(&tv->follow, &tv->follow_cap, tv->nfollow + 1, sizeof *tv->follow))
         return TV_NOMEM;
-    tv->follow = nf;
     if (!get_row(tv, key, full)) {
         if (tv->nfollow == 0) { /* keep "follow everything" meaning intact */
             free(tv->follow);
             tv->follow = NULL;
+            tv->follow_cap = 0;
         }
         return TV_NOMEM;
     }

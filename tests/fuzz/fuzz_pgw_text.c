@@ -92,10 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(j);
 
     pgwf_copy_text(&b, s, size);
-    FUZZ_CHECK(pgwf_buf_str(&b) != NULL && b.len >= 1 && b.data[0] == '\t');
-    FUZZ_CHECK(pgwf_is_clean(b.data, b.len));
-    u = malloc(b.len + 1);
-    FUZZ_CHECK(u != NULL && copy_unescape(b.data + 1, b.len - 1, u, &ulen));
+    FUZZ_CHECK(pgwf_buf_str(&b) != NULL && b.text.len >= 1 && b.text.data[0] == '\t');
+    FUZZ_CHECK(pgwf_is_clean(b.text.data, b.text.len));
+    u = malloc(b.text.len + 1);
+    FUZZ_CHECK(u != NULL && copy_unescape(b.text.data + 1, b.text.len - 1, u, &ulen));
     FUZZ_CHECK(ulen == clen && !memcmp(u, c, clen));
     free(u);
     pgwf_buf_free(&b);

@@ -86,10 +86,10 @@ int pgw_stage(pgw *w, int kind, uint64_t key, char *errstr, size_t errlen)
     size_t off = 0;
 
     (void)w, (void)key, (void)errstr, (void)errlen;
-    FUZZ_CHECK(t != NULL && rows.len > 0 && t[rows.len - 1] == '\n');
-    FUZZ_CHECK(pgwf_is_clean(t, rows.len));
-    while (off < rows.len) {
-        nl = memchr(t + off, '\n', rows.len - off);
+    FUZZ_CHECK(t != NULL && rows.text.len > 0 && t[rows.text.len - 1] == '\n');
+    FUZZ_CHECK(pgwf_is_clean(t, rows.text.len));
+    while (off < rows.text.len) {
+        nl = memchr(t + off, '\n', rows.text.len - off);
         FUZZ_CHECK(nl != NULL);
         FUZZ_CHECK(memchr(t + off, '\r', (size_t)(nl - t) - off) == NULL);
         check_line(t + off, (size_t)(nl - t) - off, kind);
