@@ -261,3 +261,12 @@ char *cli_read_secret_file(const char *path, char *errstr, size_t errlen)
     }
     return strdup(buf);
 }
+
+char *cli_secret(const char *file, const char *env, char *errstr, size_t errlen)
+{
+    const char *v = getenv(env);
+    errstr[0] = '\0';
+    if (file)
+        return cli_read_secret_file(file, errstr, errlen);
+    return v && v[0] ? strdup(v) : NULL;
+}

@@ -143,4 +143,9 @@ int cli_parse_int(const char *what, const char *s, int lo, int hi, int *out);
  * trailing newline; NULL with a reason on failure. */
 char *cli_read_secret_file(const char *path, char *errstr, size_t errlen);
 
+/* A secret from `file` when given, else from environment variable `env`:
+ * a malloc'd string, or NULL — with a reason in errstr when the file
+ * cannot be read, with errstr "" when neither is set. */
+char *cli_secret(const char *file, const char *env, char *errstr, size_t errlen);
+
 #endif

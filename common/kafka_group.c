@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "isotime.h"
 #include "log.h"
 
 const char *kafka_group_partition_list(const rd_kafka_topic_partition_list_t *parts, char *buf,
@@ -63,4 +64,30 @@ void kafka_group_install(rd_kafka_conf_t *conf, const struct kafka_group_hooks *
 {
     rd_kafka_conf_set_rebalance_cb(conf, kafka_group_on_rebalance);
     rd_kafka_conf_set_opaque(conf, (void *)hooks);
+}
+
+int kafka_group_close(rd_kafka_t *rk, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *e;
+    int64_t deadline = isotime_now_ms() + timeout_ms;
+    int closed;
+
+    if (!q)
+        return -1;
+    if ((e = rd_kafka_consumer_close_queue(rk, q))) {
+        log_warn("leaving the group: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_queue_destroy(q);
+        return -1;
+    }
+    /* what rd_kafka_consumer_close does, with a deadline: serve the
+     * rebalance callbacks the close causes until it is done */
+    while (!(closed = rd_kafka_consumer_closed(rk)) && isotime_now_ms() < deadline)
+        rd_kafka_queue_poll_callback(q, 100);
+    rd_kafka_queue_destroy(q);
+    if (!closed)
+        log_error("could not leave the group within %d ms; exiting without it (the group "
+                  "moves the partitions on after session.timeout.ms)", timeout_ms);
+    return closed ? 0 : -1;
 }

@@ -28,6 +28,20 @@ struct kafka_group_hooks {
  * outlive the consumer made from conf. Uses conf's opaque. */
 void kafka_group_install(rd_kafka_conf_t *conf, const struct kafka_group_hooks *hooks);
 
+/* Leaves the group: revokes the assignment (the hooks run), commits
+ * nothing on its own, and waits up to timeout_ms for the close to finish
+ * (rd_kafka_consumer_close waits forever, and a close that meets a
+ * rebalance in flight has been seen to hang). Returns 0, or -1 when the
+ * close did not finish in time: the caller then destroys the handle with
+ * RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, and the group moves the
+ * partitions on after session.timeout.ms (the checkpoints are committed
+ * already). */
+int kafka_group_close(rd_kafka_t *rk, int timeout_ms);
+
+/* How long our binaries give kafka_group_close: a close takes well under
+ * a second; compose's stop_grace_period is longer than this. */
+#define GROUP_CLOSE_MS 15000
+
 /* Formats the partition numbers of parts as "0,3,7" into buf (truncated to
  * fit) and returns buf. */
 const char *kafka_group_partition_list(const rd_kafka_topic_partition_list_t *parts, char *buf,

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool repo_is_alnum(char c)
 {
@@ -69,6 +70,67 @@ int repo_parse(const char *full, char owner[REPO_OWNER_MAX + 1], char name[REPO_
     memcpy(name, slash + 1, nlen);
     name[nlen] = '\0';
     return 0;
+}
+
+/* The rest of s after prefix (ASCII case ignored), or NULL. */
+static const char *repo_after(const char *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncasecmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+/* Where owner/name starts in a GitHub address, NULL when entry is not an
+ * address; *foreign set when it is an address of another host. */
+static const char *repo_address_path(const char *entry, int *foreign)
+{
+    const char *p = repo_after(entry, "https://"), *q;
+    *foreign = 0;
+    if (!p)
+        p = repo_after(entry, "http://");
+    if ((q = repo_after(entry, "git@github.com:")))
+        return q;
+    if (!p) /* no scheme: only a bare github.com host counts as an address */
+        p = entry;
+    if ((q = repo_after(p, "www.")))
+        p = q;
+    if ((q = repo_after(p, "github.com/")))
+        return q;
+    *foreign = p != entry;
+    return NULL;
+}
+
+int repo_parse_entry(const char *entry, char owner[REPO_OWNER_MAX + 1],
+                     char name[REPO_NAME_MAX + 1], char *errstr, size_t errlen)
+{
+    char buf[REPO_FULL_MAX + 2];
+    int foreign;
+    const char *path = repo_address_path(entry, &foreign), *slash, *end;
+    size_t olen, nlen;
+
+    if (foreign) {
+        snprintf(errstr, errlen, "not a github.com address");
+        return -1;
+    }
+    if (!path)
+        return repo_parse(entry, owner, name, errstr, errlen);
+    slash = strchr(path, '/');
+    if (!slash) {
+        snprintf(errstr, errlen, "expected github.com/owner/name");
+        return -1;
+    }
+    end = slash + 1 + strcspn(slash + 1, "/?#");
+    olen = (size_t)(slash - path);
+    nlen = (size_t)(end - slash - 1);
+    if (nlen > 4 && strncasecmp(end - 4, ".git", 4) == 0)
+        nlen -= 4;
+    if (olen + 1 + nlen >= sizeof buf) {
+        snprintf(errstr, errlen, "longer than owner/name can be");
+        return -1;
+    }
+    memcpy(buf, path, olen + 1);
+    memcpy(buf + olen + 1, slash + 1, nlen);
+    buf[olen + 1 + nlen] = '\0';
+    return repo_parse(buf, owner, name, errstr, errlen);
 }
 
 void repo_key(const char *owner, const char *name, char out[REPO_FULL_MAX + 1])

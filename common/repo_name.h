@@ -23,6 +23,13 @@ bool repo_name_valid(const char *name, size_t len);
 int repo_parse(const char *full, char owner[REPO_OWNER_MAX + 1], char name[REPO_NAME_MAX + 1],
                char *errstr, size_t errlen);
 
+/* Like repo_parse, but also takes the repository's GitHub address, as
+ * people paste it: https://github.com/owner/name (http, www., no scheme,
+ * or git@github.com:owner/name), with an optional ".git", trailing slash,
+ * further path, query or fragment. Any other host is refused. */
+int repo_parse_entry(const char *entry, char owner[REPO_OWNER_MAX + 1],
+                     char name[REPO_NAME_MAX + 1], char *errstr, size_t errlen);
+
 /* Writes the lower-cased "owner/name" key into out (size >= REPO_FULL_MAX+1). */
 void repo_key(const char *owner, const char *name, char out[REPO_FULL_MAX + 1]);
 

@@ -263,6 +263,8 @@ enum tfollow_result tfollow_next(tfollow *f, int timeout_ms, struct tfollow_msg 
     m->len = rkm->payload ? rkm->len : 0;
     m->key = rkm->key;
     m->key_len = rkm->key ? rkm->key_len : 0;
+    if (kafka_header_get(rkm, "event", m->event, sizeof m->event))
+        m->event[0] = '\0';
     m->partition = rkm->partition;
     m->offset = rkm->offset;
     m->timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);

@@ -30,6 +30,7 @@ struct tfollow_msg {
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms; /* -1 unknown */
+    char event[64];       /* the `event` header (the envelope's name), "" when absent */
 };
 
 enum tfollow_result { TF_MSG = 0, TF_IDLE = 1, TF_EOF = 2, TF_FATAL = -1 };

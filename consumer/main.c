@@ -447,13 +447,11 @@ static void limit_malloc_arenas(void)
 
 static char *load_token(const struct consumer_opts *o, char *err, size_t errlen)
 {
-    const char *t = getenv("GITHUB_TOKEN");
-    if (o->token_file)
-        return cli_read_secret_file(o->token_file, err, errlen);
-    if (t && t[0])
-        return strdup(t);
-    snprintf(err, errlen, "no GitHub token: set GITHUB_TOKEN or GITHUB_TOKEN_FILE (or --token-file)");
-    return NULL;
+    char *t = cli_secret(o->token_file, "GITHUB_TOKEN", err, errlen);
+    if (!t && !err[0])
+        snprintf(err, errlen,
+                 "no GitHub token: set GITHUB_TOKEN or GITHUB_TOKEN_FILE (or --token-file)");
+    return t;
 }
 
 int main(int argc, char **argv)
@@ -560,8 +558,10 @@ int main(int argc, char **argv)
     log_info("leaving group %s", o.group);
 done:
     if (cs.ctx.consumer) {
-        rd_kafka_consumer_close(cs.ctx.consumer);
-        rd_kafka_destroy(cs.ctx.consumer);
+        if (kafka_group_close(cs.ctx.consumer, GROUP_CLOSE_MS))
+            rd_kafka_destroy_flags(cs.ctx.consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        else
+            rd_kafka_destroy(cs.ctx.consumer);
     }
     publisher_free(cs.ctx.ob);
     cancels_free(cs.ctl);

@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "codec.h"
-#include "kafka.h"
+#include "job_queue.h"
 #include "log.h"
 #include "repo_list.h"
 
@@ -40,19 +40,15 @@ struct producer_opts {
     int kafka_wait_ms;   /* --kafka-wait-ms: give up when Kafka does not answer by then */
 };
 
-struct delivery {
-    const struct job *job; /* borrowed from the repo list */
-    int done;              /* 1 delivered, -1 failed */
-    int32_t partition;
-    int64_t offset;
-    const char *error;     /* static text when done == -1 */
-};
-
 static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: backfill-producer [options] OWNER/NAME...\n"
             "       backfill-producer [options] --file repos.txt\n"
+            "\n"
+            "A repository is owner/name or its GitHub address (https://github.com/owner/name,\n"
+            "with or without .git or a further path); the same repository twice (in any\n"
+            "case) is queued once.\n"
             "\n"
             "Queues one repository/backfill.initial job per repository on the jobs topic and\n"
             "waits until Kafka acknowledged each. Prints one line per queued repository on\n"
@@ -79,39 +75,24 @@ static void usage(FILE *f)
             cli_common_help);
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    struct delivery *d = m->_private; /* borrowed: per-message opaque */
-    (void)rk;
-    (void)opaque;
-    if (m->err) {
-        d->done = -1;
-        d->error = rd_kafka_err2str(m->err);
-    } else {
-        d->done = 1;
-        d->partition = m->partition;
-        d->offset = m->offset;
-    }
-}
-
-static void print_queued(const struct delivery *d, int json, int cancel)
+static void print_queued(const struct job *job, const struct jq_result *r, int json, int cancel)
 {
     if (cancel) {
         if (json)
-            printf("{\"status\":\"cancel_requested\",\"repository\":\"%s\"}\n", d->job->key);
+            printf("{\"status\":\"cancel_requested\",\"repository\":\"%s\"}\n", job->key);
         else
-            printf("cancel requested %s/%s\n", d->job->owner, d->job->name);
+            printf("cancel requested %s/%s\n", job->owner, job->name);
         return;
     }
     if (!json) {
-        printf("queued %s/%s id=%s partition=%d offset=%lld\n", d->job->owner, d->job->name,
-               d->job->id, (int)d->partition, (long long)d->offset);
+        printf("queued %s/%s id=%s partition=%d offset=%lld\n", job->owner, job->name, job->id,
+               (int)r->partition, (long long)r->offset);
         return;
     }
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:i, s:i}", "status", "queued",
-                          "repository", d->job->key, "owner", d->job->owner, "id", d->job->id,
-                          "partition", (int)d->partition, "offset", (json_int_t)d->offset,
-                          "maxPRs", d->job->max_prs, "sinceDays", d->job->since_days);
+                          "repository", job->key, "owner", job->owner, "id", job->id,
+                          "partition", (int)r->partition, "offset", (json_int_t)r->offset,
+                          "maxPRs", job->max_prs, "sinceDays", job->since_days);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s)
         printf("%s\n", s);
@@ -185,71 +166,27 @@ static int parse_args(int argc, char **argv, struct producer_opts *o, struct rep
     return CLI_RUN;
 }
 
-static rd_kafka_t *producer_new(const struct cli_common *c)
+/* Queues every job (or cancellation) and prints what became of each.
+ * Returns how many were not acknowledged. */
+static size_t publish_all(job_queue *q, const struct producer_opts *o,
+                          const struct repo_list *list)
 {
-    static const char *const defaults[] = {"enable.idempotence", "true", "acks", "all",
-                                           "linger.ms", "5", "client.id", "backfill-producer",
-                                           NULL};
-    char err[512];
-    rd_kafka_conf_t *conf = kafka_conf_new(c->brokers, defaults, c->props, err, sizeof err);
-    rd_kafka_t *rk;
-    if (!conf) {
-        log_error("%s", err);
-        return NULL;
+    struct jq_result *res = calloc(list->n, sizeof *res);
+    size_t failed;
+    if (!res) {
+        log_error("out of memory");
+        return list->n;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf); /* rd_kafka_new failed: we still own conf */
-        log_error("cannot create the Kafka producer: %s", err);
-    }
-    return rk; /* on success rd_kafka_new owns conf */
-}
-
-static int publish_all(rd_kafka_t *rk, const struct producer_opts *o, const struct repo_list *list,
-                       struct delivery *dl)
-{
-    int failed = 0;
+    failed = jq_send(q, list->jobs, list->n, o->cancel, res);
     for (size_t i = 0; i < list->n; i++) {
         const struct job *job = &list->jobs[i];
-        char *value = o->cancel ? cancel_encode(job->owner, job->name) : job_encode(job);
-        rd_kafka_resp_err_t err;
-        dl[i].job = job;
-        if (!value) {
-            dl[i].done = -1;
-            dl[i].error = "out of memory";
-            continue;
-        }
-        do {
-            err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(o->cancel ? o->common.control_topic : o->common.jobs_topic),
-                RD_KAFKA_V_KEY(job->key, strlen(job->key)),
-                RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_HEADER("event", o->cancel ? EVENT_CANCEL : EVENT_JOB, -1),
-                RD_KAFKA_V_OPAQUE(&dl[i]),
-                RD_KAFKA_V_END);
-            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(rk, 100);
-        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-        if (err) {
-            free(value); /* not enqueued: still ours */
-            dl[i].done = -1;
-            dl[i].error = rd_kafka_err2str(err);
-        }
-        rd_kafka_poll(rk, 0);
-    }
-    if (rd_kafka_flush(rk, 60000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_error("some jobs were not acknowledged within 60 s");
-    for (size_t i = 0; i < list->n; i++) {
-        if (dl[i].done == 1) {
-            print_queued(&dl[i], o->json, o->cancel);
-        } else {
-            failed++;
-            fprintf(stderr, "%s/%s: not queued: %s\n", dl[i].job->owner, dl[i].job->name,
-                    dl[i].done == -1 ? dl[i].error : "delivery not acknowledged");
-        }
+        if (res[i].done == 1)
+            print_queued(job, &res[i], o->json, o->cancel);
+        else
+            fprintf(stderr, "%s/%s: not queued: %s\n", job->owner, job->name, res[i].error);
     }
     fflush(stdout);
+    free(res);
     return failed;
 }
 
@@ -260,10 +197,9 @@ int main(int argc, char **argv)
                               .trigger = "bulk_add_cli",
                               .kafka_wait_ms = PRODUCER_KAFKA_WAIT_MS};
     struct repo_list list;
-    struct delivery *dl = NULL;
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_t *rkt = NULL;
-    int rc = 2, pr, failed;
+    job_queue *q = NULL;
+    int rc = 2, pr;
+    size_t failed;
     char err[1024];
 
     log_init("producer");
@@ -279,36 +215,23 @@ int main(int argc, char **argv)
     rc = 1;
     if (list.n == 0)
         goto done;
-    dl = calloc(list.n, sizeof *dl);
-    rk = dl ? producer_new(&o.common) : NULL;
-    if (!rk)
+    q = jq_new(&o.common, "backfill-producer", err, sizeof err);
+    if (!q) {
+        log_error("cannot create the Kafka producer: %s", err);
         goto done;
-    const char *target = o.cancel ? o.common.control_topic : o.common.jobs_topic;
-    struct kafka_topic topics[CLI_NTOPICS];
-    if (kafka_ensure_topics(rk, topics, cli_topics(&o.common, topics), o.kafka_wait_ms, err,
-                            sizeof err)) {
+    }
+    if (jq_prepare(q, o.kafka_wait_ms, "fewer consumers can work on it at once", err,
+                   sizeof err)) {
         log_error("giving up, nothing queued: %s", err);
         goto done;
     }
-    for (size_t i = 0; i < CLI_NTOPICS; i++)
-        if (kafka_topic_shortfall(&topics[i], o.common.brokers,
-                                  "fewer consumers can work on it at once", err, sizeof err))
-            log_warn("%s", err);
-    /* held until the end: a topic handle dropped here makes librdkafka
-     * forget the leaders, and the first 10,000 messages queue unpartitioned */
-    rkt = rd_kafka_topic_new(rk, target, NULL);
-    kafka_warm_topic(rk, target, 5000);
-    failed = publish_all(rk, &o, &list, dl);
-    log_info("%s %zu of %zu repositories (%zu rejected, %d not delivered)",
-             o.cancel ? "cancelled" : "queued", list.n - (size_t)failed,
-             list.n + list.rejected, list.rejected, failed);
+    failed = publish_all(q, &o, &list);
+    log_info("%s %zu of %zu repositories (%zu rejected, %zu not delivered)",
+             o.cancel ? "cancelled" : "queued", list.n - failed, list.n + list.rejected,
+             list.rejected, failed);
     rc = failed || list.rejected ? 1 : 0;
 done:
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
-    if (rk)
-        rd_kafka_destroy(rk);
-    free(dl);
+    jq_free(q);
     repo_list_free(&list);
     cli_common_free(&o.common);
     return rc;

@@ -535,8 +535,10 @@ void sink_free(sink *s)
     if (!s)
         return;
     if (s->rk) {
-        rd_kafka_consumer_close(s->rk);
-        rd_kafka_destroy(s->rk);
+        if (kafka_group_close(s->rk, GROUP_CLOSE_MS))
+            rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        else
+            rd_kafka_destroy(s->rk);
     }
     pgw_free(s->db);
     sink_forget_fly(s);

@@ -102,7 +102,7 @@ def test_sigterm_mid_job_stops_at_chunk_boundary(pipeline):
     repo, victim = wait_for(lambda: running_big_job(workers, sim, BIG), 60, "a big job mid-way")
     t_term = time.time()
     victim.p.send_signal(signal.SIGTERM)
-    rc = victim.p.wait(30)
+    rc = victim.wait(30)
     exit_s = time.time() - t_term
     assert rc == 0, victim.output()[-2000:]
     assert exit_s < 10, f"took {exit_s:.1f}s to exit"
@@ -142,7 +142,7 @@ def test_second_signal_cancels_a_hung_request(pipeline):
     time.sleep(1.5)
     assert w.p.poll() is None, "the first signal lets the request in flight finish"
     w.p.send_signal(signal.SIGTERM)
-    rc = w.p.wait(15)
+    rc = w.wait(15)
     dt = time.time() - t0
     assert rc == 0
     assert "request cancelled" in w.output()

@@ -61,9 +61,20 @@ static int repo_list_grow_index(struct repo_list *l)
     return 0;
 }
 
+static int repo_list_reject(struct repo_list *l, const char *where, const char *entry,
+                            const char *reason)
+{
+    l->rejected++;
+    if (l->on_reject)
+        l->on_reject(l->reject_ctx, where, entry, reason);
+    else
+        fprintf(stderr, "%s: rejected '%s': %s\n", where, entry, reason);
+    return REPO_REJECTED;
+}
+
 int repo_list_add(struct repo_list *l, const char *entry, const char *where)
 {
-    char buf[REPO_FULL_MAX + 2], owner[REPO_OWNER_MAX + 1], name[REPO_NAME_MAX + 1];
+    char buf[REPO_ENTRY_MAX + 1], owner[REPO_OWNER_MAX + 1], name[REPO_NAME_MAX + 1];
     char key[REPO_FULL_MAX + 1], err[256];
     size_t len, slot;
 
@@ -73,24 +84,21 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
     while (len && isspace((unsigned char)entry[len - 1]))
         len--;
     if (len >= sizeof buf) {
-        fprintf(stderr, "%s: rejected '%.60s…': longer than owner/name can be\n", where, entry);
-        l->rejected++;
-        return 0;
+        snprintf(buf, 64, "%s", entry);
+        snprintf(err, sizeof err, "longer than %d characters", REPO_ENTRY_MAX);
+        return repo_list_reject(l, where, buf, err);
     }
     memcpy(buf, entry, len);
     buf[len] = '\0';
-    if (repo_parse(buf, owner, name, err, sizeof err)) {
-        fprintf(stderr, "%s: rejected '%s': %s\n", where, buf, err);
-        l->rejected++;
-        return 0;
-    }
+    if (repo_parse_entry(buf, owner, name, err, sizeof err))
+        return repo_list_reject(l, where, buf, err);
     repo_key(owner, name, key);
     if (repo_list_grow_index(l))
         return -1;
     slot = repo_list_slot(l, key);
     if (l->index[slot]) {
         l->duplicates++;
-        return 0;
+        return REPO_DUPLICATE;
     }
     if (dynbuf_grow_array(&l->jobs, &l->cap, l->n + 1, sizeof *l->jobs))
         return -1;
@@ -99,13 +107,13 @@ int repo_list_add(struct repo_list *l, const char *entry, const char *where)
     l->jobs[l->n].since_days = l->since_days;
     l->n++;
     l->index[slot] = l->n;
-    return 0;
+    return REPO_ADDED;
 }
 
 int repo_list_add_file(struct repo_list *l, const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char line[1024], where[512];
+    char line[REPO_ENTRY_MAX + 2], where[512];
     unsigned lineno = 0;
 
     if (!f) {
@@ -114,7 +122,11 @@ int repo_list_add_file(struct repo_list *l, const char *path)
     }
     while (fgets(line, sizeof line, f)) {
         char *p = line, *hash = strchr(line, '#');
+        int c;
         lineno++;
+        if (!strchr(line, '\n')) /* longer than any entry: drop the rest, reject it whole */
+            while ((c = getc(f)) != EOF && c != '\n')
+                ;
         if (hash)
             *hash = '\0';
         while (isspace((unsigned char)*p))
@@ -122,7 +134,7 @@ int repo_list_add_file(struct repo_list *l, const char *path)
         if (!*p)
             continue;
         snprintf(where, sizeof where, "%s:%u", strcmp(path, "-") == 0 ? "stdin" : path, lineno);
-        if (repo_list_add(l, p, where))
+        if (repo_list_add(l, p, where) < 0)
             break;
     }
     if (f != stdin)
