@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image with every backfill binary: backfill-producer, backfill-consumer,
-# backfill-sink, backfill-tail, backfill-status (compose.yaml picks one per
+# backfill-sink, backfill-tail, backfill-status, backfill-web (compose.yaml picks one per
 # service with `entrypoint`).
 #
 # build:   Debian 12, librdkafka 2.14.2 built from Debian's source tarball
@@ -8,14 +8,15 @@
 #          use, then the same scripts/build.sh the test suite runs (-Werror),
 #          the unit tests, and `cmake --install` into /opt/backfill.
 # runtime: debian slim with only the shared libraries the binaries link
-#          (that librdkafka and what it links, libcurl, jansson, libpq) and
+#          (that librdkafka and what it links, libcurl, jansson, libpq,
+#          libmicrohttpd) and
 #          CA certificates for api.github.com, running as an unprivileged user.
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config curl ca-certificates python3 \
-        libjansson-dev libcurl4-openssl-dev libpq-dev \
+        libjansson-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev \
         libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -30,7 +31,7 @@ RUN bash scripts/build.sh build -DRDKAFKA_PREFIX=/opt/librdkafka \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libcurl4 libjansson4 libpq5 ca-certificates \
+        libcurl4 libjansson4 libpq5 libmicrohttpd12 ca-certificates \
         libssl3 libsasl2-2 zlib1g libzstd1 liblz4-1 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 backfill \

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The main job on one machine, from nothing: installs what is missing,
 # builds, starts a local Kafka broker (KRaft, from the official jars) and a
-# local Postgres in .cache/demo, then runs the sink, 5 consumers and the
-# producer on a set of repositories, shows live progress from Postgres and
-# prints the final summary. Without GITHUB_TOKEN it runs against the GitHub
+# local Postgres in .cache/demo, then runs the sink, 5 consumers, the web
+# page (backfill-web) and the producer on a set of repositories, shows live
+# progress and prints the final summary. Without GITHUB_TOKEN it runs against the GitHub
 # simulator in tests/sim; with GITHUB_TOKEN it calls api.github.com (or
 # GITHUB_GRAPHQL_URL). Everything it started is stopped on exit.
 #
 # usage: scripts/demo.sh [OWNER/NAME...]     (default: the ten repositories
 #                                             of the original load test)
 # env:   CONSUMERS (default 5), SIM_LATENCY_MS (default 300), GITHUB_TOKEN,
-#        GITHUB_GRAPHQL_URL
+#        GITHUB_GRAPHQL_URL, DEMO_WEB_LISTEN (the page's address, default
+#        127.0.0.1:8080), DEMO_KEEP=1 (keep everything running after the
+#        summary, to go on adding repositories on the page, until Ctrl-C)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -62,6 +64,17 @@ for i in $(seq "$consumers"); do
     pids+=($!)
 done
 
+web_listen=${DEMO_WEB_LISTEN:-127.0.0.1:8080}
+build/bin/backfill-web --listen "$web_listen" >"$demo/logs/web.log" 2>&1 &
+web_pid=$!
+pids+=("$web_pid")
+for _ in $(seq 100); do grep -q "serving the bulk-add page" "$demo/logs/web.log" && break; sleep 0.1; done
+if kill -0 "$web_pid" 2>/dev/null; then
+    say "the bulk-add page: http://$web_listen/ (live progress there too)"
+else
+    echo "backfill-web did not start (see $demo/logs/web.log; DEMO_WEB_LISTEN picks another address)" >&2
+fi
+
 say "queueing ${#repos[@]} repositories"
 t0=$(date +%s.%N)
 queued=$(build/bin/backfill-producer "${repos[@]}" | tee /dev/stderr | awk '$1 == "queued" { print $2 }')
@@ -96,3 +109,7 @@ SELECT count(*) AS pull_requests, count(DISTINCT repository_id) AS repositories,
   FROM pull_requests;"
 printf 'wall time: %ss for %d repositories with %d consumers; logs in %s\n' "$elapsed" "$n" \
     "$consumers" "$demo/logs"
+if [[ ${DEMO_KEEP:-0} == 1 ]] && kill -0 "$web_pid" 2>/dev/null; then
+    say "still running: add more on http://$web_listen/ ; Ctrl-C stops everything"
+    wait "$web_pid" || true
+fi

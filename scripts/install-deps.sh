@@ -36,14 +36,17 @@ mkdir -p "$cache"
 packages=(
     build-essential cmake pkg-config
     libjansson-dev libcurl4-openssl-dev libpq-dev
+    libmicrohttpd-dev  # backfill-web's HTTP server
     # what scripts/librdkafka.sh builds librdkafka with (not Debian's 2.0.2)
     libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev
     kcat
     postgresql postgresql-client
     clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: only a Recommends of clang-14
     tmux valgrind
+    gdb  # the tests print the stacks of a process that hangs instead of exiting
     procps  # ps/pgrep for the test helpers
     docker-compose  # parses compose.yaml in the tests (`config`; no engine needed)
+    chromium chromium-driver  # the browser tests of backfill-web (selenium drives them)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,8 @@
 #      document against GitHub's published schema, messages against schemas/
 #   4. the same unit and integration tests built with AddressSanitizer and
 #      UndefinedBehaviorSanitizer; the worker's tests with 4 jobs per worker
-#      built with ThreadSanitizer; and the unit tests under valgrind
+#      built with ThreadSanitizer, the web API's tests too; and the unit
+#      tests under valgrind
 #   5. each libFuzzer target of tests/fuzz (clang, ASan + UBSan) for
 #      BACKFILL_FUZZ_SECONDS (default 60) from its corpus; any crash, leak
 #      or timeout fails the suite (the input is kept under build-fuzz/crashes)
@@ -65,6 +66,12 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     BACKFILL_JOBS=4 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
         BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
         tests/integration/test_01_pipeline.py tests/integration/test_14_kafka_fatal.py
+    step "web API tests under ThreadSanitizer"
+    # backfill-web: a thread per connection, the event follower, the
+    # delivery thread and the Postgres pool, all at once.
+    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+        BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
+        tests/integration/test_30_web_api.py
     step "unit tests under valgrind"
     for t in build/bin/test_*; do
         [[ $(basename "$t") == test_pg_writer ]] && continue

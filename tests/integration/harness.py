@@ -5,9 +5,13 @@ Every test gets its own topics, consumer groups and database on the shared
 broker and server, so tests never see each other's data."""
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -85,6 +89,80 @@ def wait_for(predicate, timeout, what, interval=0.2):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def http_json(method, url, body=None, headers=None, raw=None, timeout=60):
+    """One HTTP request; returns (status, parsed JSON body or None, headers).
+    body is sent as JSON (Content-Type set unless headers say otherwise);
+    raw sends bytes as they are."""
+    h = {"Content-Type": "application/json"} if body is not None or raw is not None else {}
+    h.update(headers or {})
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, headers=h, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            payload, status, hdrs = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        payload, status, hdrs = e.read(), e.code, e.headers
+    try:
+        parsed = json.loads(payload) if payload else None
+    except ValueError:
+        parsed = None
+    return status, parsed, hdrs
+
+
+class SseReader:
+    """Reads a Server-Sent Events stream on a thread of its own: .events
+    collects (id, event, data-as-JSON, receive time) in order."""
+
+    def __init__(self, url, last_event_id=None):
+        import http.client
+        import threading
+        u = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.conn.request("GET", u.path + ("?" + u.query if u.query else ""), headers=headers)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.events = []
+        self.comments = 0
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        if self.status == 200:
+            self.thread.start()
+
+    def _read(self):
+        ev = {}
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if line == "":
+                    if "data" in ev:
+                        self.events.append((ev.get("id"), ev.get("event", "message"),
+                                            json.loads(ev["data"]), time.time()))
+                    ev = {}
+                elif line.startswith(":"):
+                    self.comments += 1
+                else:
+                    k, _, v = line.partition(":")
+                    ev[k] = v[1:] if v.startswith(" ") else v
+        except (OSError, ValueError, AttributeError):  # closed under the reader's feet
+            pass
+        self.closed = True
+
+    def last_id(self):
+        ids = [e[0] for e in self.events if e[0]]
+        return ids[-1] if ids else None
+
+    def close(self):
+        try:
+            self.resp.close()
+            self.conn.sock and self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+
 class Proc:
     """A real binary started with its own log file."""
 
@@ -101,10 +179,33 @@ class Proc:
             try:
                 self.p.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.dump_stacks()
                 self.p.kill()
                 self.p.wait()
         self.log.close()
         return self.p.returncode
+
+    def wait(self, timeout):
+        """Waits for the process to exit; when it hangs instead, appends
+        every thread's stack to its log (so a failure says where) and
+        raises subprocess.TimeoutExpired."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.dump_stacks()
+            raise
+
+    def dump_stacks(self):
+        """Appends gdb's backtrace of every thread of the live process to
+        its log (nothing when gdb is missing)."""
+        if self.p.poll() is not None or not shutil.which("gdb"):
+            return
+        out = subprocess.run(["gdb", "-p", str(self.p.pid), "-batch", "-nx",
+                              "-ex", "thread apply all bt"],
+                             capture_output=True, text=True, timeout=60)
+        self.log.write(("\n== hung: stacks of every thread (gdb) ==\n" + out.stdout
+                        + out.stderr[-2000:]).encode())
+        self.log.flush()
 
     def output(self):
         with open(self.log_path, "rb") as f:
@@ -181,6 +282,31 @@ class Pipeline:
         log = os.path.join(self.workdir, f"{name}-{self.counter}.log")
         p = Proc([binary(name), *args], self.env, log)
         self.procs.append(p)
+        return p
+
+    def start_web(self, *args, env=None):
+        """Starts backfill-web on a free loopback port; waits until /healthz
+        answers (any status). Returns the Proc with .url set."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.counter += 1
+        log = os.path.join(self.workdir, f"backfill-web-{self.counter}.log")
+        p = Proc([binary("backfill-web"), "--listen", f"127.0.0.1:{port}", *args],
+                 {**self.env, **(env or {})}, log)
+        self.procs.append(p)
+        p.url = f"http://127.0.0.1:{port}"
+
+        def answers():
+            assert p.p.poll() is None, f"backfill-web exited {p.p.returncode}:\n{p.output()[-2000:]}"
+            try:
+                urllib.request.urlopen(p.url + "/healthz", timeout=2).close()
+                return True
+            except urllib.error.HTTPError:
+                return True
+            except OSError:
+                return False
+        wait_for(answers, 30, "backfill-web to answer")
         return p
 
     def produce(self, *args, input=None):

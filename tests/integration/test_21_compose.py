@@ -21,7 +21,7 @@ from harness import ROOT, binary
 COMPOSE = os.path.join(ROOT, "compose.yaml")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
 OUR_BINARIES = {"backfill-producer", "backfill-consumer", "backfill-sink", "backfill-tail",
-                "backfill-status"}
+                "backfill-status", "backfill-web"}
 # Variables compose itself interpolates must not leak in from the test run.
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not (k.startswith("BACKFILL_") or k.startswith("GITHUB_") or k.startswith("KAFKA_")
@@ -83,7 +83,7 @@ def test_compose_file_parses_and_has_the_promised_shape():
     for impl, cfg in configs():
         s = cfg["services"]
         assert set(s) == {"kafka", "kafka-init", "postgres", "sink", "consumer", "producer",
-                          "tail", "status"}, impl
+                          "tail", "status", "web"}, impl
         assert re.fullmatch(r"apache/kafka:3\.9\.\d+", s["kafka"]["image"]), impl
         assert re.fullmatch(r"postgres:\d+\.\d+.*", s["postgres"]["image"]), impl
         for svc in ("kafka", "postgres"):
@@ -98,6 +98,12 @@ def test_compose_file_parses_and_has_the_promised_shape():
             assert s[svc]["depends_on"]["kafka-init"]["condition"] == \
                 "service_completed_successfully"
         assert s["sink"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        # the web: on the host's loopback only, checked through /healthz
+        web = s["web"]
+        assert web["restart"] == "unless-stopped" and "/healthz" in " ".join(web["healthcheck"]["test"])
+        ports = [(p.get("host_ip"), str(p.get("target"))) if isinstance(p, dict)
+                 else (p.split(":")[0], p.split(":")[-1].split("/")[0]) for p in web["ports"]]
+        assert ports == [("127.0.0.1", "8080")], f"{impl}: {web['ports']}"
         for svc in ("producer", "tail", "status"):
             assert s[svc]["profiles"] == ["tools"], f"{impl}: {svc} must be run on demand"
         assert entry(s["producer"]) == ["backfill-producer"]  # `run --rm producer owner/name`

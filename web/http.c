@@ -1,0 +1,204 @@
+/* http: see http.h. */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynbuf.h"
+#include "isotime.h"
+#include "log.h"
+
+/* No inline script or style anywhere: data shown as text can never run. */
+#define HTTP_CSP                                                                            \
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "      \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    const struct web_app *app; /* borrowed */
+};
+
+/* One request, from its first callback to its completion. */
+struct http_req {
+    struct dynbuf body;
+    int too_big;
+    int64_t t0_ms;
+    int status;
+    int stream;
+    char method[16];
+    char path[256];
+};
+
+static const char *http_header(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static const char *http_query(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode why)
+{
+    struct http_req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    if (!r)
+        return;
+    if (r->status)
+        log_info("%s %s %d %.1f ms%s", r->method, r->path, r->status,
+                 (double)(isotime_now_ms() - r->t0_ms),
+                 r->stream ? " (event stream)"
+                 : why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+                                                              : " (connection ended early)");
+    dynbuf_free(&r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void http_headers(struct MHD_Response *resp, const struct web_reply *rp)
+{
+    MHD_add_response_header(resp, "Content-Type", rp->type ? rp->type : "application/json");
+    MHD_add_response_header(resp, "Cache-Control", rp->cacheable ? "no-cache" : "no-store");
+    MHD_add_response_header(resp, "Content-Security-Policy", HTTP_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (rp->allow)
+        MHD_add_response_header(resp, "Allow", rp->allow);
+    if (rp->stream)
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* proxies: don't buffer */
+}
+
+static enum MHD_Result http_reply(struct MHD_Connection *conn, struct http_req *r,
+                                  struct web_reply *rp)
+{
+    struct MHD_Response *resp = NULL;
+    enum MHD_Result ret;
+    if (rp->stream) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, hub_read, rp->stream,
+                                                 hub_close);
+        if (resp) {
+            rp->stream = NULL; /* the response owns it now */
+            r->stream = 1;
+        } else {
+            hub_close(rp->stream);
+            rp->stream = NULL;
+            api_error(rp, 500, "out of memory");
+        }
+    }
+    if (!r->stream) {
+        if (rp->body) {
+            resp = MHD_create_response_from_buffer(rp->len, rp->body, MHD_RESPMEM_MUST_FREE);
+            if (resp)
+                rp->body = NULL; /* the response frees it */
+        } else {
+            resp = MHD_create_response_from_buffer(rp->len, (void *)(rp->static_body ?
+                                                   rp->static_body : ""), MHD_RESPMEM_PERSISTENT);
+        }
+    }
+    if (!resp) {
+        free(rp->body);
+        return MHD_NO;
+    }
+    http_headers(resp, rp);
+    r->status = rp->status;
+    ret = MHD_queue_response(conn, (unsigned)rp->status, resp);
+    MHD_destroy_response(resp);
+    free(rp->body);
+    return ret;
+}
+
+static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
+{
+    http_server *s = cls;
+    struct http_req *r = *con_cls;
+    struct web_reply rp = {0};
+    (void)version;
+
+    if (!r) { /* the headers are in: set up, and refuse a body too big to read */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        r->t0_ms = isotime_now_ms();
+        dynbuf_init(&r->body, API_BODY_MAX);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        *con_cls = r;
+        if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+            api_error(&rp, 413, "the body is larger than %d bytes", API_BODY_MAX);
+            return http_reply(conn, r, &rp);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->too_big && dynbuf_add(&r->body, upload_data, *upload_data_size))
+            r->too_big = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->status) /* answered early (413): the rest of the body is discarded */
+        return MHD_YES;
+    if (r->too_big) {
+        api_error(&rp, 413, "the body is larger than %d bytes", API_BODY_MAX);
+    } else {
+        const struct web_request rq = {method, url, r->body.data ? r->body.data : "",
+                                       r->body.len, http_header, http_query, conn};
+        api_handle(s->app, &rq, &rp);
+    }
+    return http_reply(conn, r, &rp);
+}
+
+http_server *http_start(const struct web_app *app, const struct sockaddr *addr,
+                        int max_connections, char *errstr, size_t errlen)
+{
+    http_server *s = calloc(1, sizeof *s);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (!s) {
+        snprintf(errstr, errlen, "out of memory");
+        return NULL;
+    }
+    if (addr->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->app = app;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, http_on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, /* first: see its doc */
+                            MHD_OPTION_SOCK_ADDR, addr,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(errstr, errlen, "cannot listen (address in use, or not this machine's?)");
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    free(s);
+}

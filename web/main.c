@@ -1,0 +1,254 @@
+/* backfill-web: the bulk-add page and its HTTP API. Queues jobs like
+ * backfill-producer (the same list rules, the same job queue), records
+ * the repositories in Postgres, reads their state from there, and streams
+ * progress to browsers from the progress topic as an observer.
+ * Exit 0 after SIGTERM/SIGINT, 1 when it cannot start, 2 usage error. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "cli.h"
+#include "events.h"
+#include "http.h"
+#include "job_queue.h"
+#include "log.h"
+#include "store.h"
+
+enum {
+    OPT_LISTEN = CLI_OPT_FIRST_FREE,
+    OPT_INSECURE,
+    OPT_MAX_STREAMS,
+    OPT_EVENT_BUFFER,
+    OPT_DB_CONNECTIONS,
+    OPT_TOKEN_FILE
+};
+
+struct web_opts {
+    struct cli_common common;
+    const char *listen;     /* borrowed */
+    int insecure;
+    int max_streams;
+    int event_buffer;
+    int db_connections;
+    const char *token_file; /* borrowed */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: backfill-web [options]\n"
+            "\n"
+            "Serves the bulk-add page (GET /) and its HTTP API: POST /api/bulk-add,\n"
+            "GET /api/backfills[/OWNER/NAME], GET /api/events (Server-Sent Events),\n"
+            "POST /api/backfills/OWNER/NAME/cancel and /retry, GET /api/estimate, GET /healthz.\n"
+            "Queues jobs on the jobs topic, records repositories in Postgres (DATABASE_URL;\n"
+            "backfill-sink creates the tables) and follows the progress topic without a group.\n"
+            "\n"
+            "Web:\n"
+            "  --listen ADDR:PORT      where to listen (env BACKFILL_WEB_LISTEN, default\n"
+            "                          127.0.0.1:8080; [::1]:PORT for IPv6, PORT 0 any free port)\n"
+            "  --token-file PATH       the access token POST requests must send as\n"
+            "                          'Authorization: Bearer TOKEN' (env BACKFILL_WEB_TOKEN_FILE;\n"
+            "                          or the token itself in env BACKFILL_WEB_TOKEN)\n"
+            "  --insecure              allow a non-loopback address without a token\n"
+            "  --max-streams N         open event streams at most, 1..10000 (env\n"
+            "                          BACKFILL_WEB_MAX_STREAMS, default 256); the next gets 503\n"
+            "  --event-buffer N        progress updates kept for reconnecting browsers,\n"
+            "                          100..1000000 (env BACKFILL_WEB_EVENT_BUFFER, default 10000)\n"
+            "  --db-connections N      Postgres connections, 1..16 (env BACKFILL_WEB_DB_CONNECTIONS,\n"
+            "                          default 4)\n"
+            "\n"
+            "%s"
+            "\n"
+            "Exit status: 0 after SIGTERM/SIGINT, 1 cannot start, 2 usage error.\n",
+            cli_common_help);
+}
+
+static int web_option(int c, const char *arg, void *ctx)
+{
+    struct web_opts *o = ctx;
+    switch (c) {
+    case OPT_LISTEN: o->listen = arg; return 0;
+    case OPT_INSECURE: o->insecure = 1; return 0;
+    case OPT_MAX_STREAMS: return cli_parse_int("--max-streams", arg, 1, 10000, &o->max_streams);
+    case OPT_EVENT_BUFFER:
+        return cli_parse_int("--event-buffer", arg, 100, 1000000, &o->event_buffer);
+    case OPT_DB_CONNECTIONS:
+        return cli_parse_int("--db-connections", arg, 1, 16, &o->db_connections);
+    case OPT_TOKEN_FILE: o->token_file = arg; return 0;
+    default: return -1;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct web_opts *o)
+{
+    static const struct option longopts[] = {
+        CLI_LONGOPTS,
+        {"listen", required_argument, 0, OPT_LISTEN},
+        {"insecure", no_argument, 0, OPT_INSECURE},
+        {"max-streams", required_argument, 0, OPT_MAX_STREAMS},
+        {"event-buffer", required_argument, 0, OPT_EVENT_BUFFER},
+        {"db-connections", required_argument, 0, OPT_DB_CONNECTIONS},
+        {"token-file", required_argument, 0, OPT_TOKEN_FILE},
+        {0, 0, 0, 0}};
+    const struct cli_spec spec = {"", longopts, web_option, o, usage, 0, NULL};
+    o->listen = cli_env("BACKFILL_WEB_LISTEN", "127.0.0.1:8080");
+    o->token_file = cli_env("BACKFILL_WEB_TOKEN_FILE", NULL);
+    if (cli_env_int("BACKFILL_WEB_MAX_STREAMS", 1, 10000, &o->max_streams) ||
+        cli_env_int("BACKFILL_WEB_EVENT_BUFFER", 100, 1000000, &o->event_buffer) ||
+        cli_env_int("BACKFILL_WEB_DB_CONNECTIONS", 1, 16, &o->db_connections))
+        return CLI_EXIT_USAGE;
+    return cli_parse(&o->common, &spec, argc, argv);
+}
+
+/* Resolves "ADDR:PORT" ("[v6]:PORT" for IPv6). Returns 0, or -1 with a
+ * reason. *loopback says whether only this machine can connect. */
+static int resolve_listen(const char *spec, struct sockaddr_storage *out, int *loopback,
+                          char *errstr, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':'), *port;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai = NULL;
+    size_t hl;
+    int e;
+    if (!colon || !colon[1] || colon == spec) {
+        snprintf(errstr, errlen, "--listen %s: expected ADDR:PORT", spec);
+        return -1;
+    }
+    port = colon + 1;
+    hl = (size_t)(colon - spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        spec++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) {
+        snprintf(errstr, errlen, "--listen: address too long");
+        return -1;
+    }
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    if (strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535) {
+        snprintf(errstr, errlen, "--listen: port must be 0..65535");
+        return -1;
+    }
+    if ((e = getaddrinfo(host, port, &hints, &ai)) != 0) {
+        snprintf(errstr, errlen, "--listen %s: %s", host, gai_strerror(e));
+        return -1;
+    }
+    memcpy(out, ai->ai_addr, ai->ai_addrlen);
+    if (ai->ai_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ai->ai_addr;
+        *loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ai->ai_addr;
+        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    freeaddrinfo(ai);
+    return 0;
+}
+
+/* Waits for Kafka (ours topics made and their leaders known), as long as
+ * it takes or until a stop signal: a web server started beside a
+ * starting broker comes up when the broker does. */
+static int wait_for_kafka(job_queue *jq)
+{
+    char err[1024], last[1024] = "";
+    while (!cli_stop_requested) {
+        if (jq_prepare(jq, 5000, "fewer consumers can work on it at once", err, sizeof err) == 0)
+            return 0;
+        if (strcmp(err, last) != 0)
+            log_warn("waiting for Kafka: %s", err);
+        snprintf(last, sizeof last, "%s", err);
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct web_opts o = {.max_streams = 256, .event_buffer = 10000, .db_connections = 4};
+    struct sockaddr_storage addr;
+    struct web_app app = {0};
+    http_server *http = NULL;
+    char err[1024], *token = NULL;
+    int rc = 1, pr, loopback = 0;
+
+    log_init("web");
+    if (cli_common_init(&o.common))
+        return 2;
+    if ((pr = parse_args(argc, argv, &o)) != CLI_RUN) {
+        cli_common_free(&o.common);
+        return pr;
+    }
+    if (resolve_listen(o.listen, &addr, &loopback, err, sizeof err)) {
+        fprintf(stderr, "%s\nTry 'backfill-web --help'.\n", err);
+        cli_common_free(&o.common);
+        return 2;
+    }
+    token = cli_secret(o.token_file, "BACKFILL_WEB_TOKEN", err, sizeof err);
+    if (!token && err[0]) {
+        log_error("%s", err);
+        cli_common_free(&o.common);
+        return 2;
+    }
+    if (!loopback && !token && !o.insecure) {
+        log_error("--listen %s reaches beyond this machine: set BACKFILL_WEB_TOKEN (or "
+                  "--token-file) so that only holders of the token can queue work, or pass "
+                  "--insecure", o.listen);
+        cli_common_free(&o.common);
+        return 2;
+    }
+    cli_stop_signals(NULL);
+    app.common = &o.common;
+    app.token = token;
+    if (!(app.db = store_new(getenv("DATABASE_URL"), o.db_connections))) {
+        log_error("out of memory");
+        goto done;
+    }
+    if (store_ping(app.db, err, sizeof err))
+        log_warn("Postgres: %s (the API answers 503 until it is there)", err);
+    if (!(app.jq = jq_new(&o.common, "backfill-web", err, sizeof err))) {
+        log_error("cannot create the Kafka producer: %s", err);
+        goto done;
+    }
+    if (wait_for_kafka(app.jq)) {
+        rc = 0; /* stopped while waiting */
+        goto done;
+    }
+    if (!(app.hub = hub_new(&o.common, (size_t)o.event_buffer, o.max_streams, err, sizeof err))) {
+        log_error("cannot follow %s: %s", o.common.progress_topic, err);
+        goto done;
+    }
+    /* streams, plus room for the page, the API and a health check */
+    if (!(http = http_start(&app, (struct sockaddr *)&addr, o.max_streams + 64, err,
+                            sizeof err))) {
+        log_error("--listen %s: %s", o.listen, err);
+        goto done;
+    }
+    log_info("serving the bulk-add page on http://%s/%s", o.listen,
+             token ? " (POST requests need the access token)" : "");
+    while (!cli_stop_requested) {
+        struct timespec t = {0, 200 * 1000000};
+        nanosleep(&t, NULL);
+    }
+    log_info("stopping");
+    rc = 0;
+done:
+    if (app.hub)
+        hub_shutdown(app.hub); /* ends the streams, so that their connections close */
+    http_stop(http);
+    hub_free(app.hub);
+    jq_free(app.jq);
+    store_free(app.db);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    cli_common_free(&o.common);
+    return rc;
+}
