@@ -40,6 +40,9 @@ RUN apt-get update \
 COPY --from=build /opt/librdkafka/lib/librdkafka.so.1 /usr/local/lib/
 RUN ldconfig
 COPY --from=build /opt/backfill/bin/ /usr/local/bin/
+# for services that read compose secrets: copies them for uid 10001, then
+# runs the binary as 10001 (compose.yaml's consumer starts it as root)
+COPY scripts/backfill-as-user /usr/local/bin/
 USER 10001:10001
 # Each compose service sets its own entrypoint; alone, the image explains itself.
 CMD ["backfill-tail", "--help"]

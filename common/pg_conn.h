@@ -25,6 +25,14 @@
  * connection (owned by the caller: PQfinish), or NULL with a reason in
  * errstr ("cannot connect to Postgres: ..." or "invalid connection
  * string: ...") that holds no password and no quoted piece of conninfo. */
+/* --help text for the Postgres connection, shared by every binary that
+ * connects. */
+#define PG_CONN_HELP                                                                         \
+    "  env DATABASE_URL        libpq connection string or URI (may hold a password; it is\n" \
+    "                          never logged). Unset: libpq's own variables PGHOST, PGPORT,\n" \
+    "                          PGUSER, PGPASSWORD, PGDATABASE (any password works there,\n"   \
+    "                          unescaped: compose uses them).\n"
+
 PGconn *pg_conn_open(const char *conninfo, const char *app_name, char *errstr, size_t errlen);
 
 /* Writes "prefix: msg" into errstr (errlen > 0) as one line (newlines and

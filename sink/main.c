@@ -18,6 +18,7 @@
 #include "isotime.h"
 #include "kafka.h"
 #include "log.h"
+#include "pg_conn.h"
 #include "pg_writer.h"
 #include "sink_batch.h"
 
@@ -41,8 +42,7 @@ static void usage(FILE *f)
             "  --batch-idle-ms N       write the batch once no event came for N ms (default 20;\n"
             "                          0: only --batch-size and --batch-ms close a batch)\n"
             "Postgres:\n"
-            "  env DATABASE_URL        libpq connection string or URI (may hold a password; it is\n"
-            "                          never logged). Unset: libpq defaults (PGHOST, PGUSER, ...).\n"
+            PG_CONN_HELP
             "\n"
             "%s"
             "\n"

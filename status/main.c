@@ -69,8 +69,7 @@ static void usage(FILE *f)
             "  --status LIST           only these statuses, comma-separated: active, paused,\n"
             "                          completed, failed (e.g. --status active,paused)\n"
             "  --no-kafka              skip the topic check\n"
-            "  env DATABASE_URL        libpq connection string or URI (may hold a password; it\n"
-            "                          is never printed). Unset: libpq defaults (PGHOST, ...).\n"
+            PG_CONN_HELP
             "\n"
             "%s"
             "\n"

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "job_queue.h"
 #include "log.h"
+#include "pg_conn.h"
 #include "store.h"
 
 enum {
@@ -46,8 +47,8 @@ static void usage(FILE *f)
             "Serves the bulk-add page (GET /) and its HTTP API: POST /api/bulk-add,\n"
             "GET /api/backfills[/OWNER/NAME], GET /api/events (Server-Sent Events),\n"
             "POST /api/backfills/OWNER/NAME/cancel and /retry, GET /api/estimate, GET /healthz.\n"
-            "Queues jobs on the jobs topic, records repositories in Postgres (DATABASE_URL;\n"
-            "backfill-sink creates the tables) and follows the progress topic without a group.\n"
+            "Queues jobs on the jobs topic, records repositories in Postgres (backfill-sink\n"
+            "creates the tables) and follows the progress topic without a group.\n"
             "\n"
             "Web:\n"
             "  --listen ADDR:PORT      where to listen (env BACKFILL_WEB_LISTEN, default\n"
@@ -62,6 +63,9 @@ static void usage(FILE *f)
             "                          100..1000000 (env BACKFILL_WEB_EVENT_BUFFER, default 10000)\n"
             "  --db-connections N      Postgres connections, 1..16 (env BACKFILL_WEB_DB_CONNECTIONS,\n"
             "                          default 4)\n"
+            "\n"
+            "Postgres:\n"
+            PG_CONN_HELP
             "\n"
             "%s"
             "\n"

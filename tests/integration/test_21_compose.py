@@ -70,8 +70,11 @@ def configs():
 
 
 def entry(svc):
+    """The service's command line, without the image's secret-copying
+    wrapper (backfill-as-user COMMAND...)."""
     ep = svc.get("entrypoint") or []
-    return ep if isinstance(ep, list) else ep.split()
+    ep = ep if isinstance(ep, list) else ep.split()
+    return ep[1:] if ep[:1] == ["backfill-as-user"] else ep
 
 
 def ours(cfg):
@@ -113,7 +116,24 @@ def test_compose_file_parses_and_has_the_promised_shape():
         assert "GITHUB_TOKEN" not in env
         secret = env["GITHUB_TOKEN_FILE"]
         names = [x["source"] if isinstance(x, dict) else x for x in s["consumer"]["secrets"]]
-        assert secret == f"/run/secrets/{names[0]}" and names[0] in cfg["secrets"]
+        # read where backfill-as-user copies it for uid 10001 (works with a 0600 file)
+        assert secret == f"/run/backfill-secrets/{names[0]}" and names[0] in cfg["secrets"]
+        assert s["consumer"]["entrypoint"][0] == "backfill-as-user"
+        assert any("/run/backfill-secrets" in t for t in s["consumer"]["tmpfs"])
+        # Postgres through libpq's variables (any password), never a URI
+        for svc in ("sink", "status", "web"):
+            assert "DATABASE_URL" not in s[svc]["environment"], f"{impl}: {svc}"
+            assert s[svc]["environment"]["PGHOST"] == "postgres"
+        # the tools start at once: they never wait for (and so re-run) kafka-init
+        for svc in ("producer", "tail", "status"):
+            assert "kafka-init" not in (s[svc].get("depends_on") or {}), f"{impl}: {svc}"
+        # every topic is made in one place, the control topic included
+        init = " ".join(s["kafka-init"]["command"] if isinstance(s["kafka-init"]["command"], list)
+                        else [s["kafka-init"]["command"]])
+        assert "backfill.control" in init and \
+            s["consumer"]["environment"]["BACKFILL_CONTROL_TOPIC"] == "backfill.control"
+        # the broker's health check starts no JVM
+        assert "kafka-" not in " ".join(s["kafka"]["healthcheck"]["test"])
         # every backfill service runs the image the Dockerfile builds
         for name, svc in ours(cfg).items():
             assert svc["image"].startswith("backfill:") and svc.get("build"), f"{impl}: {name}"
