@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image with every backfill binary: backfill-producer, backfill-consumer,
 # backfill-sink, backfill-tail, backfill-status, backfill-web (compose.yaml picks one per
 # service with `entrypoint`).
