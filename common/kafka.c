@@ -290,7 +290,9 @@ int kafka_ensure_topics(rd_kafka_t *rk, struct kafka_topic *topics, size_t n, in
                      "after %d ms", topics[i].name, timeout_ms);
             break;
         }
-    return -1;
+    /* not a refusal: a busy cluster is slow to spread it; waiting callers
+     * ask again (and find it, or create what is still missing) */
+    return KAFKA_NO_ANSWER;
 }
 
 int kafka_ensure_topics_wait(rd_kafka_t *rk, struct kafka_topic *topics, size_t n,

@@ -51,8 +51,9 @@ int kafka_ensure_topics(rd_kafka_t *rk, struct kafka_topic *topics, size_t n, in
                         char *errstr, size_t errlen);
 
 /* kafka_ensure_topics, tried again while the cluster does not answer (a
- * broker still starting, or down: kafka_health says so once) until it
- * does or *stop becomes non-zero. For long-running binaries. Returns 0,
+ * broker still starting, or down: kafka_health says so once), or has not
+ * yet spread a topic just created (a busy broker can take seconds), until
+ * it does or *stop becomes non-zero. For long-running binaries. Returns 0,
  * -1 with errstr on any other failure, 1 when stopped first. */
 int kafka_ensure_topics_wait(rd_kafka_t *rk, struct kafka_topic *topics, size_t n,
                              const volatile sig_atomic_t *stop, char *errstr, size_t errlen);
