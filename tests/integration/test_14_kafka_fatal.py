@@ -5,7 +5,9 @@ test setting) ends the worker with a clear log line and exit 1, without
 committing anything it did not deliver: the next worker resumes from the
 last delivered chunk and the stored rows come out exact. Before, every
 send failed from then on and the job re-fetched the same page forever."""
-from harness import answered, check_exact, pages_fetched_twice, start_with_env, wait_for
+import subprocess
+
+from harness import answered, check_exact, pages_fetched_twice, start_with_env
 
 REPOS = ["sim-250-0/fatal-0", "sim-250-0/fatal-1"]  # two chunks of 100 each
 
@@ -18,7 +20,11 @@ def test_fatal_producer_error_stops_the_worker_without_committing(pipeline):
     w = start_with_env(p, "backfill-consumer", {"BACKFILL_TEST_FATAL_AFTER_SENDS": "4"})
     w.expect_clean_exit = False
     assert p.produce(*REPOS).returncode == 0
-    wait_for(lambda: w.p.poll() is not None, 60, "the worker to exit after the fatal error")
+    try:
+        w.wait(60)  # on a hang, every thread's stack goes to its log
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the worker did not exit within 60 s of the fatal error:\n"
+                             + w.output()[-6000:])
     assert w.p.returncode == 1
     out = w.output()
     assert "fatal Kafka error in backfill-consumer" in out, out
