@@ -156,6 +156,9 @@ size_t jq_send(job_queue *q, const struct job *jobs, size_t n, int cancel,
     struct jq_batch b = {q, res, 0};
     struct jq_msg *msgs = calloc(n ? n : 1, sizeof *msgs);
     const char *topic = cancel ? q->c->control_topic : q->c->jobs_topic;
+    /* a variable, not the ?: itself: RD_KAFKA_V_HEADER casts its argument
+     * unparenthesised, and the cast would bind to `cancel` alone */
+    const char *event = cancel ? EVENT_CANCEL : EVENT_JOB;
     size_t failed = 0;
 
     memset(res, 0, n * sizeof *res);
@@ -177,7 +180,7 @@ size_t jq_send(job_queue *q, const struct job *jobs, size_t n, int cancel,
             err = rd_kafka_producev(
                 q->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(jobs[i].key, strlen(jobs[i].key)),
                 RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_HEADER("event", cancel ? EVENT_CANCEL : EVENT_JOB, -1),
+                RD_KAFKA_V_HEADER("event", event, -1),
                 RD_KAFKA_V_OPAQUE(&msgs[i]), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 struct timespec pause = {0, 20 * 1000000}; /* the poller drains it */
