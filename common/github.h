@@ -23,6 +23,7 @@
 #define GH_PAGE_MAX 100              /* GitHub's maximum `first` */
 #define GH_BODY_MAX (64u << 20)      /* hard cap on a response body */
 #define GH_CURSOR_MAX 1024
+#define GH_TOKEN_MAX 1024           /* longest token sent (an installation token is ~40) */
 
 enum gh_status {
     GH_OK = 0,
@@ -52,12 +53,12 @@ struct gh_page {
 
 typedef struct gh_client gh_client;
 
-/* Creates a client for the GraphQL endpoint url (borrowed, copied) with
- * the token (copied; may be NULL for no Authorization header). Timeouts
- * in milliseconds: connect and total per request. Returns NULL with a
- * reason in errstr on failure. */
-gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
-                  long total_timeout_ms, char *errstr, size_t errlen);
+/* Creates a client for the GraphQL endpoint url (borrowed, copied).
+ * Timeouts in milliseconds: connect and total per request. The token goes
+ * with each request (gh_fetch_page), so one client serves any credential.
+ * Returns NULL with a reason in errstr on failure. */
+gh_client *gh_new(const char *url, long connect_timeout_ms, long total_timeout_ms, char *errstr,
+                  size_t errlen);
 void gh_free(gh_client *gh);
 
 /* Lets a signal handler cancel the request in flight: while *flag is
@@ -71,13 +72,14 @@ void gh_set_cancel_flag(gh_client *gh, const atomic_int *flag);
 /* The GraphQL document every request sends (static storage). */
 const char *gh_query_document(void);
 
-/* Fetches one page: `first` (1..100) pull requests of owner/name after
- * `after` (NULL or "" = from the newest). Always fills *page (call
+/* Fetches one page with token (borrowed; NULL or "" for no Authorization
+ * header, longer than GH_TOKEN_MAX fails): `first` (1..100) pull requests
+ * of owner/name after `after` (NULL or "" = from the newest). Always fills *page (call
  * gh_page_clear afterwards); returns page->status. Blocking, bounded by
  * the client's connect and total timeouts (a hung server is a
  * GH_TRANSIENT timeout, never a hang). One request at a time per client. */
-enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name, int first,
-                             const char *after, struct gh_page *page);
+enum gh_status gh_fetch_page(gh_client *gh, const char *token, const char *owner,
+                             const char *name, int first, const char *after, struct gh_page *page);
 
 /* Parses a response: HTTP status, body, and the values of the headers
  * x-ratelimit-remaining, x-ratelimit-reset and retry-after (each NULL when

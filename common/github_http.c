@@ -12,7 +12,7 @@
 
 struct gh_client {
     CURL *curl;                  /* owned */
-    struct curl_slist *headers;  /* owned; holds the Authorization header */
+    struct curl_slist *headers;  /* owned: sent with every request; no token */
     char *url;                   /* owned */
     const atomic_int *cancel; /* borrowed, NULL = never cancel */
 };
@@ -38,12 +38,11 @@ const char *gh_query_document(void)
     return gh_query;
 }
 
-gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
-                  long total_timeout_ms, char *errstr, size_t errlen)
+gh_client *gh_new(const char *url, long connect_timeout_ms, long total_timeout_ms, char *errstr,
+                  size_t errlen)
 {
     static int global_done;
     gh_client *gh;
-    char *auth = NULL;
     struct curl_slist *h;
 
     if (!global_done) {
@@ -65,20 +64,9 @@ gh_client *gh_new(const char *url, const char *token, long connect_timeout_ms,
         gh->headers = h;
     h = h ? curl_slist_append(gh->headers, "Accept: application/json") : NULL;
     h = h ? curl_slist_append(gh->headers, "Expect:") : NULL;
-    if (h && token && token[0]) {
-        size_t n = strlen(token) + 32;
-        auth = malloc(n);
-        if (!auth)
-            goto oom;
-        snprintf(auth, n, "Authorization: bearer %s", token);
-        h = curl_slist_append(gh->headers, auth);
-        memset(auth, 0, n); /* don't leave the token lying around */
-        free(auth);
-    }
     if (!h)
         goto oom;
     curl_easy_setopt(gh->curl, CURLOPT_URL, gh->url);
-    curl_easy_setopt(gh->curl, CURLOPT_HTTPHEADER, gh->headers);
     curl_easy_setopt(gh->curl, CURLOPT_USERAGENT, "backfill/1.0 (+libcurl)");
     curl_easy_setopt(gh->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(gh->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
@@ -94,6 +82,42 @@ oom:
     snprintf(errstr, errlen, "out of memory creating the GitHub client");
     gh_free(gh);
     return NULL;
+}
+
+/* The client's headers plus "Authorization: bearer <token>" (none for an
+ * empty token), for one request; NULL when memory runs out. The caller
+ * frees it with gh_headers_free, which wipes the token. */
+static struct curl_slist *gh_headers_with(const gh_client *gh, const char *token)
+{
+    struct curl_slist *out = NULL, *t = NULL;
+    char auth[GH_TOKEN_MAX + 32];
+
+    for (const struct curl_slist *h = gh->headers; h; h = h->next)
+        if (!(t = curl_slist_append(out, h->data)))
+            goto fail;
+        else
+            out = t;
+    if (token && token[0]) {
+        if (strlen(token) > GH_TOKEN_MAX)
+            goto fail;
+        snprintf(auth, sizeof auth, "Authorization: bearer %s", token);
+        t = curl_slist_append(out, auth);
+        memset(auth, 0, sizeof auth); /* don't leave the token lying around */
+        if (!t)
+            goto fail;
+        out = t;
+    }
+    return out;
+fail:
+    curl_slist_free_all(out);
+    return NULL;
+}
+
+static void gh_headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *p = h; p; p = p->next)
+        memset(p->data, 0, strlen(p->data));
+    curl_slist_free_all(h);
 }
 
 void gh_free(gh_client *gh)
@@ -183,10 +207,11 @@ done:
     return s;
 }
 
-enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name, int first,
-                             const char *after, struct gh_page *page)
+enum gh_status gh_fetch_page(gh_client *gh, const char *token, const char *owner,
+                             const char *name, int first, const char *after, struct gh_page *page)
 {
     struct gh_response r;
+    struct curl_slist *headers;
     char *req;
     CURLcode cc;
     long http = 0;
@@ -196,11 +221,16 @@ enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name,
     dynbuf_init(&r.body, GH_BODY_MAX - 1); /* and its NUL */
     memset(page, 0, sizeof *page);
     req = gh_request_body(owner, name, first, after);
-    if (!req) {
+    headers = req ? gh_headers_with(gh, token) : NULL;
+    if (!headers) {
+        free(req);
         page->status = GH_TRANSIENT;
-        snprintf(page->error, sizeof page->error, "out of memory building the request");
+        snprintf(page->error, sizeof page->error,
+                 "cannot build the request (out of memory, or a token over %d bytes)",
+                 GH_TOKEN_MAX);
         return page->status;
     }
+    curl_easy_setopt(gh->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(gh->curl, CURLOPT_POSTFIELDS, req);
     curl_easy_setopt(gh->curl, CURLOPT_WRITEFUNCTION, gh_on_body);
     curl_easy_setopt(gh->curl, CURLOPT_WRITEDATA, &r);
@@ -222,6 +252,8 @@ enum gh_status gh_fetch_page(gh_client *gh, const char *owner, const char *name,
                                r.has_retry_after ? r.retry_after : NULL, page);
     }
     curl_easy_setopt(gh->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(gh->curl, CURLOPT_HTTPHEADER, NULL);
+    gh_headers_free(headers);
     free(req);
     dynbuf_free(&r.body);
     return st;

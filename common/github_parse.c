@@ -12,6 +12,7 @@
 #include "github.h"
 #include "isotime.h"
 #include "json_clean.h"
+#include "json_field.h"
 
 #define GH_RESET_MAX 253402300799L /* 9999-12-31T23:59:59Z, the latest rateLimit.resetAt */
 
@@ -191,8 +192,14 @@ static enum gh_status gh_classify_errors(json_t *errors, struct gh_page *page)
 
 static enum gh_status gh_http_status(long http, const char *body, struct gh_page *page)
 {
-    if (http == 401)
-        return gh_fail(page, GH_UNAUTHORIZED, "GitHub refused the token (HTTP 401)%s", NULL);
+    if (http == 401) {
+        /* GitHub says why ("Bad credentials"); the token itself is never echoed */
+        json_t *j = json_loads(body, 0, NULL);
+        const char *why = jfield_str(j, "message", 200);
+        gh_fail(page, GH_UNAUTHORIZED, "%s", why ? why : "HTTP 401 without a reason");
+        json_decref(j);
+        return GH_UNAUTHORIZED;
+    }
     if ((http == 403 || http == 429) &&
         (page->retry_after >= 0 || strcasestr(body, "secondary rate limit")))
         return gh_fail(page, GH_SECONDARY_LIMIT, "secondary rate limit (HTTP %s)",

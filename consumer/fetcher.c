@@ -20,6 +20,7 @@ struct fetcher {
     char owner[REPO_OWNER_MAX + 1];
     char name[REPO_NAME_MAX + 1];
     char after[GH_CURSOR_MAX + 1];
+    char token[GH_TOKEN_MAX + 1]; /* the request's credential; wiped once sent */
     int first;
     struct gh_page page; /* filled by the thread, owned until collected */
 };
@@ -35,8 +36,9 @@ static void *fetcher_main(void *arg)
             break;
         f->state = FETCHER_RUNNING;
         pthread_mutex_unlock(&f->mu);
-        gh_fetch_page(f->gh, f->owner, f->name, f->first, f->after, &f->page);
+        gh_fetch_page(f->gh, f->token, f->owner, f->name, f->first, f->after, &f->page);
         pthread_mutex_lock(&f->mu);
+        memset(f->token, 0, sizeof f->token);
         f->state = FETCHER_DONE;
         pthread_cond_broadcast(&f->cv);
     }
@@ -84,11 +86,13 @@ void fetcher_free(fetcher *f)
     free(f);
 }
 
-int fetcher_start(fetcher *f, const char *owner, const char *name, int first, const char *after)
+int fetcher_start(fetcher *f, const char *token, const char *owner, const char *name, int first,
+                  const char *after)
 {
     int rc = -1;
     pthread_mutex_lock(&f->mu);
-    if (f->state == FETCHER_IDLE) {
+    if (f->state == FETCHER_IDLE && strlen(token) <= GH_TOKEN_MAX) {
+        snprintf(f->token, sizeof f->token, "%s", token);
         snprintf(f->owner, sizeof f->owner, "%s", owner);
         snprintf(f->name, sizeof f->name, "%s", name);
         snprintf(f->after, sizeof f->after, "%s", after ? after : "");

@@ -20,9 +20,11 @@ fetcher *fetcher_new(gh_client *gh, char *errstr, size_t errlen);
  * NULL is a no-op. */
 void fetcher_free(fetcher *f);
 
-/* Starts fetching a page (arguments copied). Returns 0, or -1 if a request
- * is already in flight or not collected yet. */
-int fetcher_start(fetcher *f, const char *owner, const char *name, int first, const char *after);
+/* Starts fetching a page with token (arguments copied; the token is wiped
+ * once the request is done). Returns 0, or -1 if a request is already in
+ * flight or not collected yet, or the token is over GH_TOKEN_MAX. */
+int fetcher_start(fetcher *f, const char *token, const char *owner, const char *name, int first,
+                  const char *after);
 
 /* 1 while a request is started and not yet collected. */
 int fetcher_busy(const fetcher *f);

@@ -72,6 +72,17 @@ static enum job_step job_wait(job_run *jr, double secs)
     return JOB_STEP_WAIT;
 }
 
+void job_run_wake(job_run *jr)
+{
+    double now = job_now();
+    if (!jr->gh.no_credential)
+        return;
+    if (jr->not_before > now)
+        jr->not_before = now;
+    if (jr->then_not_before > now)
+        jr->then_not_before = now;
+}
+
 double job_run_not_before(const job_run *jr)
 {
     return jr->not_before;
@@ -189,7 +200,7 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
         return NULL;
     }
     jr->ctx = ctx;
-    job_gh_init(&jr->gh, fetch, &ctx->budget, &conf);
+    job_gh_init(&jr->gh, fetch, ctx->creds, &conf);
     jr->tally = tally;
     jr->fail_mark = tally->failed;
     jr->msg = msg;
@@ -286,7 +297,7 @@ static void job_progress_info(const job_run *jr, const struct checkpoint *next,
     pi->reached_time_limit = jr->pager.reached_time_limit;
     pi->requests = next->requests;
     pi->points = next->points;
-    pi->remaining = jr->ctx->budget.remaining;
+    pi->remaining = cred_pool_remaining(jr->ctx->creds);
 }
 
 /* Publishes one progress event with seq ++*seq. 0, or -1 if not queued. */
@@ -558,7 +569,7 @@ static enum job_step job_fetch(job_run *jr)
     enum job_step st;
 
     if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d))
-        return job_wait(jr, JOB_FETCH_POLL_S);
+        return job_wait(jr, jr->gh.later_s > JOB_FETCH_POLL_S ? jr->gh.later_s : JOB_FETCH_POLL_S);
     if (d.answered && d.verdict != GH_ACCEPT)
         jr->cp.requests++; /* an accepted page is counted with its chunk */
     switch (d.verdict) {

@@ -32,6 +32,7 @@
 #include "github.h"
 #include "github_policy.h"
 #include "cancels.h"
+#include "credentials.h"
 #include "fetcher.h"
 #include "publisher.h"
 
@@ -48,8 +49,7 @@ struct worker_ctx {
     int retry_base_ms;           /* first backoff; doubles per retry, with jitter */
     long secondary_wait_ms;      /* secondary limit without retry-after (GitHub: 60 s) */
     int ack_timeout_ms;          /* acknowledgements slower than this are logged */
-    struct gh_budget budget;     /* the token's primary budget as this process saw it,
-                                  * shared by all its jobs */
+    cred_pool *creds;            /* borrowed: the GitHub credentials all its jobs share */
 };
 
 typedef struct job_run job_run;
@@ -84,6 +84,10 @@ int job_run_at_boundary(const job_run *jr);
  * shutdown). Returns 1 if the job finished entirely on the way (free
  * it), 0 at a boundary, -1 if the time ran out first. */
 int job_run_finish_chunk(job_run *jr, int timeout_ms);
+
+/* A job waiting because no GitHub credential was valid looks again now
+ * (one is back); any other wait is left alone. */
+void job_run_wake(job_run *jr);
 
 /* Wall-clock time (seconds) before which the next step must not run. */
 double job_run_not_before(const job_run *jr);

@@ -21,7 +21,9 @@
 #include "github.h"
 #include "github_policy.h"
 #include "isotime.h"
+#include "credentials.h"
 #include "fetcher.h"
+#include "github_pace.h"
 #include "job.h"
 #include "kafka.h"
 #include "kafka_group.h"
@@ -44,7 +46,12 @@ enum {
     OPT_PRINT_QUERY,
     OPT_RESERVE,
     OPT_SECONDARY_WAIT,
-    OPT_JOBS
+    OPT_JOBS,
+    OPT_API_URL,
+    OPT_APP_ID,
+    OPT_APP_KEY,
+    OPT_PACE_POINTS,
+    OPT_PACE_CONCURRENCY
 };
 
 struct consumer_opts {
@@ -52,13 +59,22 @@ struct consumer_opts {
     const char *group;       /* borrowed */
     const char *url;         /* borrowed */
     const char *token_file;  /* borrowed */
+    const char *api_url;     /* borrowed, NULL = from url */
+    const char *app_id;      /* borrowed, NULL = no App */
+    const char *app_key_file; /* borrowed */
     const char *instance_id; /* borrowed, NULL = dynamic membership */
     int page_size, chunk_pause_ms, retries, retry_base_ms, http_timeout_ms, connect_timeout_ms;
-    int rate_limit_reserve, secondary_wait_ms, jobs;
+    int rate_limit_reserve, secondary_wait_ms, jobs; /* reserve -1: from the concurrency */
+    int pace_points, pace_concurrency;
     int print_query; /* --print-query: print the GraphQL document and exit */
 };
 
 #define MAX_JOBS 16
+#define DEFAULT_JOBS 4
+/* GitHub's secondary limits less 10%, for the account's other clients and
+ * for the moment of a rebalance */
+#define DEFAULT_PACE_POINTS (GH_PACE_POINTS_PER_MINUTE * 9 / 10)
+#define DEFAULT_PACE_CONCURRENCY (GH_PACE_CONCURRENCY * 9 / 10)
 
 struct consumer_state {
     struct worker_ctx ctx;
@@ -67,6 +83,8 @@ struct consumer_state {
     fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
     struct publisher_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
     cancels *ctl;                 /* owned: cancellations from the control topic */
+    cred_pool *creds;             /* owned: the GitHub credentials */
+    int creds_usable;             /* as last seen: 0 = take no new jobs */
     pauses *pauses;               /* owned: which partitions we paused */
     struct kafka_topic jobs_topic; /* name borrowed; partitions wanted and found */
     const char *brokers;          /* borrowed: for the advice in warnings */
@@ -101,8 +119,7 @@ static void usage(FILE *f)
             "%s"
             "  --instance-id ID        static membership group.instance.id (env BACKFILL_INSTANCE_ID)\n"
             "  -j, --jobs N            jobs run at once, each on its own partition and with its own\n"
-            "                          GitHub request in flight, 1..16 (env BACKFILL_JOBS, default 1)\n"
-            "  --page-size N           pull requests per GraphQL request, 1..100 (default 100)\n"
+            "                          GitHub request in flight, 1..16 (env BACKFILL_JOBS, default 4)\n"            "  --page-size N           pull requests per GraphQL request, 1..100 (default 100)\n"
             "  --chunk-pause-ms N      pause after every chunk (default 0)\n"
             "  --retries N             retries of a failing request before the job fails (default 3)\n"
             "  --retry-base-ms N       first retry backoff, doubled per retry, plus jitter\n"
@@ -110,16 +127,30 @@ static void usage(FILE *f)
             "GitHub:\n"
             "  --github-url URL        GraphQL endpoint (env GITHUB_GRAPHQL_URL, default\n"
             "                          " GH_DEFAULT_URL ")\n"
-            "  --token-file PATH       read the token from PATH (env GITHUB_TOKEN_FILE); otherwise\n"
-            "                          env GITHUB_TOKEN. Never pass the token itself as an argument.\n"
+            "GitHub credentials (README: \"GitHub credentials\"; secrets only from the environment\n"
+            "or files, never as arguments):\n"
+            "  --token-file PATH       personal tokens, one a line (# comments); re-read when it\n"
+            "                          changes (env GITHUB_TOKEN_FILE); otherwise env GITHUB_TOKEN\n"
+            "  --app-id ID             a GitHub App's id (env GITHUB_APP_ID) ...\n"
+            "  --app-key-file PATH     ... and its PEM private key (env GITHUB_APP_PRIVATE_KEY_FILE);\n"
+            "                          each repository goes out on the installation covering its\n"
+            "                          owner, with access tokens renewed before they expire\n"
+            "  --github-api-url URL    REST base for the App and token calls (env GITHUB_API_URL,\n"
+            "                          default: the GraphQL URL without /graphql; .../api/v3 for\n"
+            "                          GitHub Enterprise's .../api/graphql)\n"
             "  --http-timeout-ms N     total timeout per request (default 30000); one request is\n"
             "                          in flight per job, --jobs per worker\n"
             "  --connect-timeout-ms N  connect timeout (default 10000)\n"
-            "  --rate-limit-reserve N  primary budget points left untouched for the other workers\n"
-            "                          on the same token: wait for the reset when fewer than\n"
-            "                          cost + N remain; safe for up to N + 1 requests in flight\n"
-            "                          on the token (workers x --jobs) at 1 point per request\n"
-            "                          (env BACKFILL_RATE_LIMIT_RESERVE, default 10)\n"
+            "Pace (per GitHub account, for the whole group: each worker takes the share its\n"
+            "partitions are of the jobs topic's):\n"
+            "  --rate-limit-reserve N  primary budget points left untouched for the requests in\n"
+            "                          flight elsewhere: wait for the reset when fewer than cost + N\n"
+            "                          remain (env BACKFILL_RATE_LIMIT_RESERVE, default: the\n"
+            "                          group's requests in flight on an account, less one)\n"
+            "  --pace-points-per-minute N  secondary limit kept to (env\n"
+            "                          BACKFILL_PACE_POINTS_PER_MINUTE, default %d; GitHub: %d; 0 off)\n"
+            "  --pace-concurrency N    requests in flight kept to (env BACKFILL_PACE_CONCURRENCY,\n"
+            "                          default %d; GitHub: %d; 0 off)\n"
             "  --secondary-wait-ms N   wait after a secondary rate limit without retry-after\n"
             "                          (env BACKFILL_SECONDARY_WAIT_MS, default 60000)\n"
             "  --print-query           print the GraphQL document sent to GitHub and exit\n"
@@ -130,7 +161,8 @@ static void usage(FILE *f)
             "the group and exit 0; a second signal cancels the request in flight.\n"
             "Exit status: 0 after a clean shutdown, 1 on a runtime failure (a fatal Kafka error\n"
             "included: nothing more is committed, the partitions move on), 2 on a usage error.\n",
-            cli_group_help, cli_common_help);
+            cli_group_help, DEFAULT_PACE_POINTS, GH_PACE_POINTS_PER_MINUTE,
+            DEFAULT_PACE_CONCURRENCY, GH_PACE_CONCURRENCY, cli_common_help);
 }
 
 static int consumer_option(int c, const char *arg, void *ctx)
@@ -140,6 +172,11 @@ static int consumer_option(int c, const char *arg, void *ctx)
     case 'G': o->group = arg; return 0;
     case OPT_URL: o->url = arg; return 0;
     case OPT_TOKEN_FILE: o->token_file = arg; return 0;
+    case OPT_API_URL: o->api_url = arg; return 0;
+    case OPT_APP_ID: o->app_id = arg; return 0;
+    case OPT_APP_KEY: o->app_key_file = arg; return 0;
+    case OPT_PACE_POINTS: return cli_parse_int("--pace-points-per-minute", arg, 0, 1000000, &o->pace_points);
+    case OPT_PACE_CONCURRENCY: return cli_parse_int("--pace-concurrency", arg, 0, 100000, &o->pace_concurrency);
     case OPT_INSTANCE: o->instance_id = arg; return 0;
     case OPT_PAGE_SIZE: return cli_parse_int("--page-size", arg, 1, GH_PAGE_MAX, &o->page_size);
     case OPT_CHUNK_PAUSE: return cli_parse_int("--chunk-pause-ms", arg, 0, 3600000, &o->chunk_pause_ms);
@@ -175,6 +212,11 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         {"rate-limit-reserve", required_argument, 0, OPT_RESERVE},
         {"secondary-wait-ms", required_argument, 0, OPT_SECONDARY_WAIT},
         {"jobs", required_argument, 0, 'j'},
+        {"github-api-url", required_argument, 0, OPT_API_URL},
+        {"app-id", required_argument, 0, OPT_APP_ID},
+        {"app-key-file", required_argument, 0, OPT_APP_KEY},
+        {"pace-points-per-minute", required_argument, 0, OPT_PACE_POINTS},
+        {"pace-concurrency", required_argument, 0, OPT_PACE_CONCURRENCY},
         {0, 0, 0, 0}};
     const struct cli_spec spec = {"G:j:", longopts, consumer_option, o, usage, 0, NULL};
     int rc;
@@ -182,11 +224,16 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     o->group = cli_env("BACKFILL_GROUP", "backfill-workers");
     o->url = cli_env("GITHUB_GRAPHQL_URL", GH_DEFAULT_URL);
     o->token_file = cli_env("GITHUB_TOKEN_FILE", NULL);
+    o->api_url = cli_env("GITHUB_API_URL", NULL);
+    o->app_id = cli_env("GITHUB_APP_ID", NULL);
+    o->app_key_file = cli_env("GITHUB_APP_PRIVATE_KEY_FILE", NULL);
     o->instance_id = cli_env("BACKFILL_INSTANCE_ID", NULL);
     if (cli_env_int("BACKFILL_RETRY_BASE_MS", 1, 3600000, &o->retry_base_ms) ||
         cli_env_int("BACKFILL_RATE_LIMIT_RESERVE", 0, 1000000, &o->rate_limit_reserve) ||
         cli_env_int("BACKFILL_SECONDARY_WAIT_MS", 0, 3600000, &o->secondary_wait_ms) ||
-        cli_env_int("BACKFILL_JOBS", 1, MAX_JOBS, &o->jobs))
+        cli_env_int("BACKFILL_JOBS", 1, MAX_JOBS, &o->jobs) ||
+        cli_env_int("BACKFILL_PACE_POINTS_PER_MINUTE", 0, 1000000, &o->pace_points) ||
+        cli_env_int("BACKFILL_PACE_CONCURRENCY", 0, 100000, &o->pace_concurrency))
         return CLI_EXIT_USAGE;
     if ((rc = cli_parse(&o->common, &spec, argc, argv)) != CLI_RUN)
         return rc;
@@ -223,7 +270,7 @@ static void update_pauses(struct consumer_state *cs, rd_kafka_topic_partition_li
 {
     rd_kafka_t *rk = cs->ctx.consumer;
     rd_kafka_topic_partition_list_t *a = parts, *pause, *resume;
-    int full = running_jobs(cs) >= cs->njobs;
+    int full = running_jobs(cs) >= cs->njobs || !cs->creds_usable;
 
     if (!a && (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a))
         return;
@@ -280,6 +327,21 @@ static void warn_jobs_partitions(const struct consumer_state *cs)
         log_warn("jobs %s", warning);
 }
 
+/* The worker's share of the group's GitHub pace: its partitions of the
+ * jobs topic over all of them (github_pace.h). */
+static void update_share(struct consumer_state *cs, rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    int mine = 0;
+    if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a)
+        return;
+    for (int i = 0; i < a->cnt; i++)
+        mine += strcmp(a->elems[i].topic, cs->jobs_topic.name) == 0;
+    rd_kafka_topic_partition_list_destroy(a);
+    cred_pool_set_share(cs->creds, cs->jobs_topic.found > 0 ? (double)mine / cs->jobs_topic.found
+                                                            : 0, cs->njobs);
+}
+
 /* kafka_group hooks: a new assignment may come with a changed partition
  * count (someone added partitions) and keeps no pause flag of ours. */
 static void after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
@@ -289,6 +351,7 @@ static void after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partiti
     if (found > 0)
         cs->jobs_topic.found = found;
     warn_jobs_partitions(cs);
+    update_share(cs, rk);
     /* librdkafka keeps a partition's pause flag across unassign and
      * assign: set it explicitly either way. */
     update_pauses(cs, (rd_kafka_topic_partition_list_t *)parts);
@@ -310,7 +373,7 @@ static void before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_li
 
 static void after_revoke(void *ctx, rd_kafka_t *rk)
 {
-    (void)rk;
+    update_share(ctx, rk);
     update_pauses(ctx, NULL);
 }
 
@@ -424,6 +487,13 @@ static int run(struct consumer_state *cs)
             handle_message(cs, msg);
         publisher_poll(cs->ctx.ob);
         cancels_poll(cs->ctl);
+        if (cred_pool_usable(cs->creds) != cs->creds_usable) {
+            cs->creds_usable = !cs->creds_usable; /* none left: pause all; back: resume */
+            update_pauses(cs, NULL);
+            for (int i = 0; cs->creds_usable && i < cs->njobs; i++)
+                if (cs->jobs[i])
+                    job_run_wake(cs->jobs[i]);
+        }
     }
     if (fatal)
         log_error("stopping after a fatal Kafka error (%s): committing nothing more, exiting 1 "
@@ -445,23 +515,33 @@ static void limit_malloc_arenas(void)
 #endif
 }
 
-static char *load_token(const struct consumer_opts *o, char *err, size_t errlen)
+/* The credentials from the options; NULL after logging why. */
+static cred_pool *load_credentials(const struct consumer_opts *o)
 {
-    char *t = cli_secret(o->token_file, "GITHUB_TOKEN", err, errlen);
-    if (!t && !err[0])
-        snprintf(err, errlen,
-                 "no GitHub token: set GITHUB_TOKEN or GITHUB_TOKEN_FILE (or --token-file)");
-    return t;
+    struct cred_conf c = {.graphql_url = o->url, .rest_url = o->api_url,
+                          .token_file = o->token_file,
+                          .token = o->token_file ? NULL : getenv("GITHUB_TOKEN"),
+                          .app_id = o->app_id, .app_key_file = o->app_key_file,
+                          .connect_timeout_ms = o->connect_timeout_ms,
+                          .http_timeout_ms = o->http_timeout_ms,
+                          .reserve = o->rate_limit_reserve, .points_per_minute = o->pace_points,
+                          .concurrency = o->pace_concurrency};
+    char err[512];
+    cred_pool *p = cred_pool_new(&c, err, sizeof err);
+    if (!p)
+        log_error("%s", err);
+    return p;
 }
 
 int main(int argc, char **argv)
 {
     struct consumer_opts o = {.page_size = GH_PAGE_MAX, .retries = 3, .retry_base_ms = 1000,
                               .http_timeout_ms = 30000, .connect_timeout_ms = 10000,
-                              .rate_limit_reserve = GH_BUDGET_DEFAULT_RESERVE,
-                              .secondary_wait_ms = 60000, .jobs = 1};
+                              .rate_limit_reserve = -1, .secondary_wait_ms = 60000,
+                              .jobs = DEFAULT_JOBS, .pace_points = DEFAULT_PACE_POINTS,
+                              .pace_concurrency = DEFAULT_PACE_CONCURRENCY};
     struct consumer_state cs;
-    char err[1024], *token = NULL;
+    char err[1024];
     int rc = 1, pr;
 
     memset(&cs, 0, sizeof cs);
@@ -474,12 +554,13 @@ int main(int argc, char **argv)
         return pr;
     }
     srand((unsigned)(isotime_now_ms() ^ getpid()));
-    token = load_token(&o, err, sizeof err);
-    if (!token) {
-        log_error("%s", err);
+    cs.creds = load_credentials(&o);
+    if (!cs.creds) {
         cli_common_free(&o.common);
         return 2;
     }
+    cs.creds_usable = 1;
+    cred_pool_set_share(cs.creds, 0, o.jobs); /* nothing goes out before an assignment */
     cli_stop_signals(on_signal);
 
     cs.ctx = (struct worker_ctx){.progress_topic = o.common.progress_topic,
@@ -490,20 +571,17 @@ int main(int argc, char **argv)
                                  .retry_base_ms = o.retry_base_ms,
                                  .secondary_wait_ms = o.secondary_wait_ms,
                                  .ack_timeout_ms = 30000};
-    gh_budget_init(&cs.ctx.budget, o.rate_limit_reserve);
+    cs.ctx.creds = cs.creds;
     cs.njobs = o.jobs;
     cs.brokers = o.common.brokers;
     for (int i = 0; i < cs.njobs; i++) {
-        gh_client *gh = gh_new(o.url, token, o.connect_timeout_ms, o.http_timeout_ms, err,
-                               sizeof err);
+        gh_client *gh = gh_new(o.url, o.connect_timeout_ms, o.http_timeout_ms, err, sizeof err);
         if (gh)
             gh_set_cancel_flag(gh, &abort_requested);
         cs.fetchers[i] = gh ? fetcher_new(gh, err, sizeof err) : NULL; /* takes gh */
         if (!cs.fetchers[i])
             break;
     }
-    memset(token, 0, strlen(token));
-    free(token);
     if (!cs.fetchers[cs.njobs - 1]) {
         log_error("%s", err);
         goto done;
@@ -568,6 +646,7 @@ done:
     pauses_free(cs.pauses);
     for (int i = 0; i < cs.njobs; i++)
         fetcher_free(cs.fetchers[i]);
+    cred_pool_free(cs.creds);
     cli_common_free(&o.common);
     return rc;
 }

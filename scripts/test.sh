@@ -10,7 +10,8 @@
 #      and caches under ~/.cache/backfill and Docker's own image store)
 #   4. the same unit and integration tests built with AddressSanitizer and
 #      UndefinedBehaviorSanitizer; the worker's tests with 4 jobs per worker
-#      built with ThreadSanitizer, the web API's tests too; and the unit
+#      built with ThreadSanitizer, the credentials' and the web API's tests
+#      too; and the unit
 #      tests under valgrind
 #   5. each libFuzzer target of tests/fuzz (clang, ASan + UBSan) for
 #      BACKFILL_FUZZ_SECONDS (default 60) from its corpus; any crash, leak
@@ -59,9 +60,11 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     step "unit tests under ASan/UBSan"
     ctest --test-dir build-asan -L unit --output-on-failure
     step "integration tests under ASan/UBSan"
-    # (the compose stack runs the image's own build, not these binaries: once is enough)
+    # (the compose stack runs the image's own build, not these binaries: once is enough;
+    # twenty consumers run the same code as one, for 80 s: also once)
     BACKFILL_BIN=$root/build-asan/bin "$py" -m pytest -q -p no:cacheprovider tests/integration \
-        --deselect tests/integration/test_24_compose_stack.py
+        --deselect tests/integration/test_24_compose_stack.py \
+        --deselect tests/integration/test_32_credentials.py::test_twenty_consumers_keep_to_the_secondary_limits
     unset ASAN_OPTIONS UBSAN_OPTIONS
     step "build with ThreadSanitizer"
     bash scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_TSAN=ON
@@ -71,6 +74,12 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     BACKFILL_JOBS=4 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
         BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
         tests/integration/test_01_pipeline.py tests/integration/test_14_kafka_fatal.py
+    step "credential tests under ThreadSanitizer"
+    # the credentials' agent thread (token file, GET /user, App installations
+    # and token renewals) beside the main loop and the fetchers
+    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+        BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
+        tests/integration/test_32_credentials.py -k "renewed or revoked"
     step "web API tests under ThreadSanitizer"
     # backfill-web: a thread per connection, the event follower, the
     # delivery thread and the Postgres pool, all at once.

@@ -19,7 +19,7 @@ def test_cancel_running_and_queued_then_rerun(pipeline):
     sim = pipeline.sim
     sim.post("/_sim/config", {"latencyMs": 200})
     pipeline.start("backfill-sink")
-    pipeline.start("backfill-consumer", "--page-size", "10")  # one worker, one job at a time
+    pipeline.start("backfill-consumer", "--page-size", "10", "--jobs", "1")  # one job at a time
     out = pipeline.produce("--max-prs", "1000", BIG)
     assert out.returncode == 0, out.stderr
     wait_for(lambda: pipeline.states().get(BIG, {}).get("processed", 0) >= 30, 60,

@@ -4,12 +4,16 @@
     python3 tests/sim/github_sim.py --port 0 --port-file PATH [--latency-ms N]
         [--budget N] [--reset-seconds N] [--token T] [--nul-text] [--surrogate-text]
         [--repo owner/name=IN_WINDOW:OLDER ...]
+        [--secondary-points-per-minute N] [--max-concurrent N]
+        [--app-id N --app-public-key PEMFILE [--app-token-lifetime S]
+         [--app-installation ID:ACCOUNT[:OWNER[,OWNER...]] ...]]
 
 Serves POST /graphql the way api.github.com does for the backfill worker's
 query: a small GraphQL parser/executor over a mini copy of GitHub's schema
 (only the types the worker touches), so unknown fields, missing selections,
 undeclared variables, `first` > 100 and bad cursors are rejected like GitHub
-does, and only the fields that were asked for are returned.
+does, and only the fields that were asked for are returned. A few REST
+endpoints serve GitHub App authentication (see "GitHub App" below).
 
 Pull requests are deterministic per repository (a hash of the lower-cased
 "owner/name" and the PR number); timestamps are relative to server start.
@@ -18,17 +22,100 @@ between 31 and 400 days before start; none between 29 and 31 days.
 
 Admin endpoints (no auth), all JSON:
   GET  /healthz                  -> "ok"
-  GET  /_sim/stats               -> {"requests", "points", "by_repo", ...}
-  GET  /_sim/requests            -> [{"repo","first","after","status","cost","t",...}]
-  POST /_sim/reset-stats
+  GET  /_sim/stats               -> {"requests", "points", "by_repo", "remaining", "budget",
+                                     "resetAt", "faults_pending", "unauthorized", "secondary",
+                                     "rest": {"user", "installation", "access_tokens"},
+                                     "accounts": {KEY: {...}}}
+  GET  /_sim/requests            -> [{"repo","first","after","status","cost","t","account",...}]
+                                    (GraphQL requests only)
+  GET  /_sim/rest-requests       -> [{"method","path","endpoint","status","t","account","error"}]
+  POST /_sim/reset-stats         (every counter above, of every account; not budgets)
   GET  /_sim/expected?repo=o/n&max=200&since_days=30
   POST /_sim/faults  {"repo": "o/n"|null, "kind": K, "count": N, "retryAfter": S}
   GET  /_sim/faults   DELETE /_sim/faults
   GET  /_sim/config   POST /_sim/config {"latencyMs","budget","resetSeconds","remaining","nulText",
-                                           "surrogateText"}
+                                           "surrogateText","secondaryPointsPerMinute","maxConcurrent"}
+  GET  /_sim/accounts -> {"accounts": [{"key","login","type","tokens"}]} (tokens: how many)
+  POST /_sim/accounts {"accounts": [{"login": "alice", "tokens": ["tok-a1", "tok-a2"]}, ...]}
+  POST /_sim/tokens/revoke {"token": T}   -> {"ok", "account"}; 404 if T is unknown
+  GET  /_sim/app      POST /_sim/app {"appId", "publicKeyPem", "tokenLifetimeSeconds",
+                                      "installations": [{"id", "account", "repositoryOwners"}]}
+Bad admin input is answered 400 {"message": ...}.
+
 --nul-text puts a \u0000 into every tenth title and body; --surrogate-text
 puts a lone surrogate escape (\ud800, \udc00: not valid Unicode, refused by
 strict JSON parsers such as jansson) into another tenth.
+
+Accounts. Every authenticated request is some account's, with that
+account's own primary GraphQL budget (--budget points per --reset-seconds;
+the window starts when the account is created and rolls over in whole
+periods), its own secondary limits and its own counters; the x-ratelimit-*
+headers and the rateLimit fields of an answer are its account's.
+  - "sim-user", the default account: the token of --token; without --token,
+    as before, any non-empty token that is no other account's.
+  - PAT accounts added by POST /_sim/accounts: key = login; all tokens of
+    an account share its budget. An account posted again (same login, any
+    case) is replaced by a new one: its old tokens stop working, its budget
+    and counters start afresh. Logins are GitHub-like (letters, digits and
+    hyphens, at most 39, not "sim-user"); tokens are printable ASCII without
+    spaces, and a token may belong to one account only (400 otherwise).
+  - App installations: key "installation/<id>"; the App itself, for the
+    requests made with its JWT: key "app/<id>".
+POST /_sim/tokens/revoke makes a token (a PAT or an installation token) give
+401 Bad credentials from then on (without --token any token can be revoked);
+posting the token in an account again makes it valid again.
+The old top-level "remaining", "budget" and "resetAt" of /_sim/stats and
+/_sim/config describe the default account. POST /_sim/config "remaining"
+sets every account's remaining points; "budget" and "resetSeconds" apply to
+every account and restart all their windows. Each account in /_sim/stats:
+  {"login", "type" ("user"|"installation"|"app"), "requests" (GraphQL),
+   "points", "remaining", "budget", "resetAt", "rateLimited" (RATE_LIMITED
+   answers), "secondary" (answers of the secondary limits below, not of
+   faults), "rest" (REST requests), "inFlight" (now), "maxInFlight" and
+   "maxPointsPerMinute" (the most ever seen, since reset-stats)}
+Top level: "unauthorized" counts 401 answers (GraphQL and REST), "secondary"
+all the accounts' secondary answers, "rest" the REST requests by endpoint.
+
+Secondary limits (GitHub: 2,000 points a minute for GraphQL, a query counts
+1, and 100 concurrent requests, per account). Every authenticated request,
+GraphQL or REST, counts 1 point for its account when it arrives, in a
+sliding 60 s window, and is in flight for its account from its arrival
+(after authentication) until its answer is written, its latency included
+(it leaves just before the write, so a client that sends its next request
+when it has the last one's answer is never seen with both in flight). A
+request that makes the window's points exceed --secondary-points-per-minute
+(default 2000), or the account's requests in flight exceed --max-concurrent
+(default 100), is answered 403 with SECONDARY_BODY, the account's
+x-ratelimit headers and retry-after: 60, after the usual latency; it costs
+no primary points. A rejected request counts as much as any other (its
+point, its time in flight), so a client that keeps hammering stays limited,
+as on GitHub. 0 disables a check. Both are also "secondaryPointsPerMinute"
+and "maxConcurrent" of /_sim/config. The "secondary" fault is independent
+of these limits (and not counted as "secondary").
+
+GitHub App. POST /_sim/app (or the --app-* options) configures one App and
+replaces any earlier one: "appId" (number), "publicKeyPem" (an RSA public
+key, "BEGIN PUBLIC KEY" or "BEGIN RSA PUBLIC KEY"), "tokenLifetimeSeconds"
+(default 3600) and "installations", each {"id", "account" (a login),
+"repositoryOwners" (default [account]), optional "accountType"
+("Organization"), "permissions" ({"pull_requests": "read", "metadata":
+"read"})}. The REST endpoints, JSON, with x-ratelimit-resource: core
+headers of a separate core budget (5000 an hour per account, counted, not
+enforced; never the GraphQL budget), the latency and the secondary limits:
+  GET  /repos/{owner}/{repo}/installation          (JWT) 200 | 404
+  POST /app/installations/{id}/access_tokens       (JWT) 201 {"token": "ghs_...",
+                                                    "expires_at", "permissions", ...} | 404
+  GET  /user   (token) 200 {"login","id","type"}; an installation token: 403
+The JWT (Authorization: Bearer) must be RS256, signed by the App's key
+(verified here in pure Python), with "iss" the App id (number or string),
+"iat" at most 60 s ahead, "exp" in the future and at most 600 s after
+"iat"; else 401 with GitHub's message ("A JSON web token could not be
+decoded" for garbage, a bad signature or another App's id). An installation
+token authenticates GraphQL (and /user) as "installation/<id>" until its
+expires_at (now + the lifetime, rounded up to a whole second), then 401
+Bad credentials; it sees only the repositories of its repositoryOwners
+(case-insensitive): any other answers like an unknown repository (NOT_FOUND).
+Reconfiguring the App keeps the tokens of installations it still has.
 
 Latency and CPU: --latency-ms is the time from a request's arrival (the
 accept of its connection for a connection's first request, else the reading
@@ -40,23 +127,29 @@ overlap their compute with each other's latency (one Python process shares
 one CPU; the GIL is handed over every 1 ms so new requests start promptly). The rest happens after the wait, as before: faults are taken, the
 rate-limit point is charged and the rateLimit fields are filled in (they are
 left out of the encoded answer and put in per request). A "slow" fault still
-adds its retryAfter seconds on top of the latency.
+adds its retryAfter seconds on top of the latency. REST requests take their
+latency the same way.
 The encoded answer of a valid request is cached (see Sim.prepare): it depends
-only on the request and the text options, so a repeated page (a retry, a
-re-run) costs about a millisecond; a fault still applies to a cached page.
+only on the request, the text options and the repositories the account may
+see, so a repeated page (a retry, a re-run) costs about a millisecond; a
+fault still applies to a cached page.
 """
 
 import argparse
 import base64
 import binascii
 import collections
+import contextlib
 import functools
 import hashlib
+import hmac
 import json
 import math
 import os
 import re
+import secrets
 import signal
+import string
 import sys
 import threading
 import time
@@ -88,6 +181,23 @@ SECONDARY_BODY = {
     "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
     "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 }
+
+DEFAULT_LOGIN = "sim-user"  # the default account: --token, or any token
+LOGIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # a GitHub login
+TOKEN_RE = re.compile(r"[\x21-\x7e]{1,1024}")  # fits an Authorization header
+SECONDARY_WINDOW = 60.0  # seconds: the sliding window of the points-per-minute limit
+CORE_LIMIT, CORE_RESET = 5000, 3600  # REST core budget of every account (not enforced)
+DEFAULT_PERMISSIONS = {"pull_requests": "read", "metadata": "read"}
+REST_DOCS = "https://docs.github.com/rest"
+GRAPHQL_DOCS = "https://docs.github.com/graphql"
+# GitHub's 401 messages for an App's JSON web token
+JWT_UNDECODABLE = "A JSON web token could not be decoded"
+JWT_EXPIRED = ("'Expiration time' claim ('exp') must be a numeric value representing the "
+               "future time at which the assertion expires")
+JWT_TOO_LONG = "'Expiration time' claim ('exp') is too far in the future"
+JWT_IAT = ("'Issued at' claim ('iat') must be an Integer representing the time that the "
+           "assertion was issued")
+JWT_ISS = "'Issuer' claim ('iss') must be an Integer"
 
 MAX_PAGE = 100
 CACHE_BYTES = 64 << 20  # prepared answers kept (Sim.prepare)
@@ -1063,8 +1173,9 @@ _SPECIAL_SCALARS = {("PullRequest", "databaseId")}
 
 
 class Executor:
-    def __init__(self, sim, req, ratelimit, defer_ratelimit=False):
+    def __init__(self, sim, req, ratelimit, defer_ratelimit=False, scope=None):
         self.sim, self.req, self.rl = sim, req, ratelimit
+        self.scope = scope  # lower-cased owners an installation may see; None: all
         self.errors = []
         self.defer = defer_ratelimit
         self.deferred = []  # (token, ftype, sub, path) of each deferred rateLimit field
@@ -1146,7 +1257,8 @@ class Executor:
             return self.rl
         if typ == "Query" and f.name == "repository":
             owner, name = args["owner"], args["name"]
-            repo = self.sim.lookup(owner, name)
+            visible = self.scope is None or (isinstance(owner, str) and owner.lower() in self.scope)
+            repo = self.sim.lookup(owner, name) if visible else None
             if repo is None:
                 self.errors.append({"type": "NOT_FOUND", "path": path, "locations": loc,
                                     "message": "Could not resolve to a Repository with the name '%s/%s'." % (owner, name)})
@@ -1199,7 +1311,7 @@ class Prepared:
     __slots__ = ("source", "req", "body", "deferred", "err", "flags")
 
     def __init__(self, source, req, body, deferred, err, flags):
-        self.source = source  # (query, variables, operationName)
+        self.source = source  # (query, variables, operationName, scope)
         self.req, self.body, self.deferred, self.err, self.flags = req, body, deferred, err, flags
 
     def finish(self, sim, ratelimit):
@@ -1212,6 +1324,163 @@ class Prepared:
 
 
 # --------------------------------------------------------------------------
+# Accounts, and a GitHub App's JSON web tokens (RS256, pure Python)
+# --------------------------------------------------------------------------
+
+class Account:
+    """Whom a request is answered as: a PAT user (key: its login), an App
+    installation ("installation/<id>") or the App itself, for the requests
+    made with its JWT ("app/<id>"). Everything here is guarded by sim.lock."""
+
+    def __init__(self, key, login, kind, uid):
+        self.key = key
+        self.login = login
+        self.kind = kind  # "user", "installation" or "app"
+        self.uid = uid  # its user, installation or App id
+        self.window_start = time.time()  # primary (GraphQL) budget window
+        self.used = 0
+        self.core_start = self.window_start  # REST core budget window
+        self.core_used = 0
+        self.points_seen = collections.deque()  # time.monotonic() of each secondary point, last 60 s
+        self.in_flight = 0
+        self.reset_counters()
+
+    def reset_counters(self):
+        self.requests = self.points = self.rest = 0
+        self.rate_limited = self.secondary = 0
+        self.max_in_flight = self.in_flight
+        self.max_points_per_minute = 0
+
+    def rate_limit_subject(self):
+        """As GitHub's "API rate limit exceeded for ..." names the account."""
+        return "%s ID %d" % ("installation" if self.kind == "installation" else "user", self.uid)
+
+
+def user_id(login):
+    """A PAT account's stable user id (the default account is user ID 1, as
+    the RATE_LIMITED message has always said)."""
+    if login == DEFAULT_LOGIN:
+        return 1
+    return 10_000_000 + _h("account-id", login.lower()) % 90_000_000
+
+
+def _der(data, i, tag):
+    """The DER element with this tag at data[i]: -> (content start, end)."""
+    if i + 2 > len(data) or data[i] != tag:
+        raise ValueError("publicKeyPem: not the DER structure of an RSA public key")
+    n, i = data[i + 1], i + 2
+    if n & 0x80:
+        k = n & 0x7F
+        if not 1 <= k <= 4 or i + k > len(data):
+            raise ValueError("publicKeyPem: bad DER length")
+        n, i = int.from_bytes(data[i:i + k], "big"), i + k
+    if i + n > len(data):
+        raise ValueError("publicKeyPem: truncated DER")
+    return i, i + n
+
+
+_RSA_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1 rsaEncryption
+_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+_PEM_RE = re.compile(r"-----BEGIN (RSA )?PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END \1?PUBLIC KEY-----")
+
+
+def rsa_public_key(pem):
+    """An RSA public key's (n, e) from its PEM: a SubjectPublicKeyInfo
+    ("BEGIN PUBLIC KEY", as openssl rsa -pubout writes it) or PKCS#1
+    ("BEGIN RSA PUBLIC KEY"). Raises ValueError."""
+    m = _PEM_RE.search(pem)
+    if not m:
+        raise ValueError("publicKeyPem: no PEM public key (BEGIN PUBLIC KEY) found")
+    try:
+        der = base64.b64decode("".join(m.group(2).split()), validate=True)
+    except binascii.Error:
+        raise ValueError("publicKeyPem: bad base64")
+    if not m.group(1):
+        # SubjectPublicKeyInfo: SEQUENCE { SEQUENCE { OID, params }, BIT STRING { RSAPublicKey } }
+        s, _ = _der(der, 0, 0x30)
+        a, a_end = _der(der, s, 0x30)
+        o, o_end = _der(der, a, 0x06)
+        if der[o:o_end] != _RSA_OID:
+            raise ValueError("publicKeyPem: not an RSA key (only RSA keys sign GitHub App JWTs)")
+        b, b_end = _der(der, a_end, 0x03)
+        if b == b_end or der[b] != 0:
+            raise ValueError("publicKeyPem: bad BIT STRING")
+        der = der[b + 1:b_end]
+    # RSAPublicKey: SEQUENCE { INTEGER n, INTEGER e }
+    s, _ = _der(der, 0, 0x30)
+    n0, n1 = _der(der, s, 0x02)
+    e0, e1 = _der(der, n1, 0x02)
+    n, e = int.from_bytes(der[n0:n1], "big"), int.from_bytes(der[e0:e1], "big")
+    if n.bit_length() < 1024 or e < 3 or e % 2 == 0:
+        raise ValueError("publicKeyPem: not a usable RSA key (want >= 1024 bits, odd e)")
+    return n, e
+
+
+def rs256_verify(key, signed, sig):
+    """RSASSA-PKCS1-v1_5 with SHA-256: whether sig signs the bytes signed.
+    The same work for any signature of the key's length: one pow, then a
+    constant-time comparison with the expected EMSA-PKCS1-v1_5 encoding."""
+    n, e = key
+    k = (n.bit_length() + 7) // 8
+    if len(sig) != k:
+        return False
+    s = int.from_bytes(sig, "big")
+    em = pow(s, e, n).to_bytes(k, "big")
+    t = _SHA256_DIGEST_INFO + hashlib.sha256(signed).digest()
+    want = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
+    return hmac.compare_digest(em, want) and s < n
+
+
+def _b64url(part):
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", part):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_jwt(app, jwt, now):
+    """None if jwt authenticates as the App (a dict of Sim.configure_app, or
+    None when there is none), else GitHub's message for the 401."""
+    try:
+        h64, p64, s64 = jwt.split(".")
+        header, claims = json.loads(_b64url(h64)), json.loads(_b64url(p64))
+        sig = _b64url(s64)
+        if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(claims, dict):
+            raise ValueError("not an RS256 JWT")
+    except (ValueError, binascii.Error):  # UnicodeError and JSON errors are ValueErrors
+        return JWT_UNDECODABLE
+    iss = claims.get("iss")
+    if isinstance(iss, str) and re.fullmatch(r"[0-9]{1,18}", iss):
+        iss = int(iss)
+    if not isinstance(iss, int) or isinstance(iss, bool):
+        return JWT_ISS
+    # another App's id: GitHub cannot find the key, and says so this way
+    if app is None or iss != app["appId"]:
+        return JWT_UNDECODABLE
+    if not rs256_verify(app["key"], ("%s.%s" % (h64, p64)).encode("ascii"), sig):
+        return JWT_UNDECODABLE
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not _is_number(iat) or iat > now + 60:
+        return JWT_IAT
+    if not _is_number(exp) or exp <= now:
+        return JWT_EXPIRED
+    if exp - iat > 600:
+        return JWT_TOO_LONG
+    return None
+
+
+def _positive_int(v, what):
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{1,18}", v):
+        v = int(v)
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ValueError("%s: want a positive integer, got %s" % (what, json.dumps(v)))
+    return v
+
+
+# --------------------------------------------------------------------------
 # Simulator state
 # --------------------------------------------------------------------------
 
@@ -1221,13 +1490,21 @@ class Sim:
         self.start = int(time.time())
         self.t0 = time.time()
         self.latency_ms = opts.latency_ms
-        self.budget = opts.budget
-        self.reset_seconds = opts.reset_seconds
-        self.token = opts.token
+        self.budget = opts.budget  # every account's primary budget ...
+        self.reset_seconds = opts.reset_seconds  # ... per this many seconds
+        self.secondary_ppm = opts.secondary_points_per_minute  # 0: no limit
+        self.max_concurrent = opts.max_concurrent  # 0: no limit
+        self.token = opts.token  # None: any token is the default account's
         self.nul_text = opts.nul_text
         self.surrogate_text = opts.surrogate_text
-        self.window_start = time.time()
-        self.used = 0
+        # accounts by key (see Account); tokens: PATs -> account key,
+        # installation tokens -> (installation id, expiry epoch)
+        self.default = Account(DEFAULT_LOGIN, DEFAULT_LOGIN, "user", user_id(DEFAULT_LOGIN))
+        self.accounts = {DEFAULT_LOGIN: self.default}
+        self.pat_tokens = {opts.token: DEFAULT_LOGIN} if opts.token else {}
+        self.installation_tokens = {}
+        self.revoked = set()
+        self.app = None  # see configure_app
         self.faults = []
         self.repos = {}
         self.log_requests = []
@@ -1247,17 +1524,20 @@ class Sim:
         self.cache_hits = 0
         self.reset_stats()
 
-    def prepare(self, query, variables, operation_name):
+    def prepare(self, query, variables, operation_name, scope=None):
         """Parse, validate, execute and encode a request: -> (Request, Prepared),
         or (Request, None) if it has validation errors; raises GQLError.
+        scope: the lower-cased repository owners an installation may see
+        (a frozenset), None for all.
 
-        The answer to a valid request depends on nothing but the request and
-        the text options (the data is deterministic and a repository, once
-        known, stays), so it is cached (least recently used first out, up to
-        CACHE_BYTES of bodies); rateLimit is left out and filled in for each
-        request by Prepared.finish."""
+        The answer to a valid request depends on nothing but the request, the
+        scope and the text options (the data is deterministic and a
+        repository, once known, stays), so it is cached (least recently used
+        first out, up to CACHE_BYTES of bodies); rateLimit is left out and
+        filled in for each request by Prepared.finish."""
         flags = (self.nul_text, self.surrogate_text)
-        key = json.dumps([query, variables, operation_name, flags])
+        key = json.dumps([query, variables, operation_name, flags,
+                          None if scope is None else sorted(scope)])
         with self.cache_lock:
             hit = self.cache.get(key)
             if hit is not None:
@@ -1267,12 +1547,12 @@ class Sim:
         req = Request(query, variables, operation_name)
         if req.errors:
             return req, None
-        ex = Executor(self, req, None, defer_ratelimit=True)
+        ex = Executor(self, req, None, defer_ratelimit=True, scope=scope)
         data, errors = ex.run()
         out = {"data": data}
         if errors:
             out["errors"] = errors
-        prepared = Prepared((query, variables, operation_name), req, github_json(out),
+        prepared = Prepared((query, variables, operation_name, scope), req, github_json(out),
                             [(github_json(t), ft, sub, path) for t, ft, sub, path in ex.deferred],
                             error_note(errors) if errors else None, flags)
         with self.cache_lock:
@@ -1289,8 +1569,14 @@ class Sim:
     def reset_stats(self):
         self.stats_requests = 0
         self.stats_points = 0
+        self.stats_unauthorized = 0
+        self.stats_secondary = 0
+        self.rest_counts = {"user": 0, "installation": 0, "access_tokens": 0}
         self.by_repo = {}
         self.log_requests = []
+        self.log_rest = []
+        for acc in self.accounts.values():
+            acc.reset_counters()
 
     def lookup(self, owner, name):
         if not isinstance(owner, str) or not isinstance(name, str) or not owner or not name:
@@ -1305,22 +1591,226 @@ class Sim:
                     self.repos[key] = r
             return r
 
-    # rate limit window (call with lock held)
-    def _roll(self):
+    # an account's primary rate limit window (call with lock held; the
+    # account defaults to the default one)
+    def _roll(self, acc=None):
+        acc = acc or self.default
         now = time.time()
-        if self.reset_seconds > 0 and now >= self.window_start + self.reset_seconds:
-            k = int((now - self.window_start) // self.reset_seconds)
-            self.window_start += k * self.reset_seconds
-            self.used = 0
+        if self.reset_seconds > 0 and now >= acc.window_start + self.reset_seconds:
+            k = int((now - acc.window_start) // self.reset_seconds)
+            acc.window_start += k * self.reset_seconds
+            acc.used = 0
 
-    def _reset_epoch(self):
-        return int(math.ceil(self.window_start + self.reset_seconds))
+    def _reset_epoch(self, acc=None):
+        return int(math.ceil((acc or self.default).window_start + self.reset_seconds))
 
-    def rl_headers(self, remaining=None):
-        rem = max(self.budget - self.used, 0) if remaining is None else remaining
+    def rl_headers(self, remaining=None, acc=None):
+        acc = acc or self.default
+        rem = max(self.budget - acc.used, 0) if remaining is None else remaining
         return {"x-ratelimit-limit": str(self.budget), "x-ratelimit-remaining": str(rem),
-                "x-ratelimit-used": str(self.budget - rem), "x-ratelimit-reset": str(self._reset_epoch()),
+                "x-ratelimit-used": str(self.budget - rem), "x-ratelimit-reset": str(self._reset_epoch(acc)),
                 "x-ratelimit-resource": "graphql"}
+
+    def core_headers(self, acc, charge=False):
+        """The REST core rate limit headers of acc (None: unauthenticated,
+        GitHub's 60 an hour); charge: count this request (lock held)."""
+        if acc is None:
+            return {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "60", "x-ratelimit-used": "0",
+                    "x-ratelimit-reset": str(int(time.time()) + CORE_RESET), "x-ratelimit-resource": "core"}
+        now = time.time()
+        if now >= acc.core_start + CORE_RESET:
+            acc.core_start += (now - acc.core_start) // CORE_RESET * CORE_RESET
+            acc.core_used = 0
+        if charge:
+            acc.core_used += 1
+        rem = max(CORE_LIMIT - acc.core_used, 0)
+        return {"x-ratelimit-limit": str(CORE_LIMIT), "x-ratelimit-remaining": str(rem),
+                "x-ratelimit-used": str(CORE_LIMIT - rem),
+                "x-ratelimit-reset": str(int(math.ceil(acc.core_start + CORE_RESET))),
+                "x-ratelimit-resource": "core"}
+
+    def account_stats(self, acc):
+        self._roll(acc)
+        return {"login": acc.login, "type": acc.kind, "requests": acc.requests, "points": acc.points,
+                "remaining": max(self.budget - acc.used, 0), "budget": self.budget,
+                "resetAt": iso(self._reset_epoch(acc)), "rateLimited": acc.rate_limited,
+                "secondary": acc.secondary, "rest": acc.rest, "inFlight": acc.in_flight,
+                "maxInFlight": acc.max_in_flight, "maxPointsPerMinute": acc.max_points_per_minute}
+
+    # ------------------------------------------------ authentication (lock held)
+    def authenticate(self, token):
+        """The Account a token (PAT or installation token) is, or None: 401."""
+        if not token or token in self.revoked:
+            return None
+        it = self.installation_tokens.get(token)
+        if it is not None:
+            inst, expires = it
+            if time.time() >= expires or self.app is None or inst not in self.app["installations"]:
+                return None
+            return self.accounts["installation/%d" % inst]
+        key = self.pat_tokens.get(token)
+        if key is not None:
+            return self.accounts[key]
+        return self.default if self.token is None else None
+
+    def scope(self, acc):
+        """The lower-cased repository owners acc may see; None: all."""
+        if acc.kind != "installation":
+            return None
+        inst = self.app["installations"].get(acc.uid) if self.app else None
+        return inst["owners_lc"] if inst else frozenset()
+
+    def enter(self, acc):
+        """A request of acc arrives: count its secondary point and put it in
+        flight (until leave). -> whether it exceeds a secondary limit."""
+        now = time.monotonic()
+        seen = acc.points_seen
+        while seen and seen[0] <= now - SECONDARY_WINDOW:
+            seen.popleft()
+        seen.append(now)
+        acc.in_flight += 1
+        acc.max_in_flight = max(acc.max_in_flight, acc.in_flight)
+        acc.max_points_per_minute = max(acc.max_points_per_minute, len(seen))
+        return ((self.secondary_ppm > 0 and len(seen) > self.secondary_ppm)
+                or (self.max_concurrent > 0 and acc.in_flight > self.max_concurrent))
+
+    def leave(self, acc):
+        acc.in_flight -= 1
+
+    # ------------------------------------------------ admin: accounts, App
+    def add_accounts(self, items):
+        """POST /_sim/accounts: add PAT accounts, or replace them by login
+        (a new account: fresh budget and counters, only the new tokens).
+        Raises ValueError for bad input, changing nothing."""
+        if not isinstance(items, list):
+            raise ValueError("want {\"accounts\": [{\"login\": L, \"tokens\": [T, ...]}, ...]}")
+        logins, seen_tokens = set(), set()
+        for it in items:
+            if not isinstance(it, dict):
+                raise ValueError("an account is an object {\"login\", \"tokens\"}")
+            login, tokens = it.get("login"), it.get("tokens")
+            if not isinstance(login, str) or not LOGIN_RE.fullmatch(login):
+                raise ValueError("login: want a GitHub login (letters, digits, hyphens; at most 39), got %s"
+                                 % json.dumps(login))
+            if login.lower() == DEFAULT_LOGIN or login.lower() in logins:
+                raise ValueError("login %s: the default account's, or twice" % login)
+            logins.add(login.lower())
+            if not isinstance(tokens, list) or not tokens:
+                raise ValueError("account %s: tokens: want a non-empty list of strings" % login)
+            for t in tokens:
+                if not isinstance(t, str) or not TOKEN_RE.fullmatch(t):
+                    raise ValueError("account %s: a token must be a string of printable ASCII without spaces"
+                                     % login)
+                if t in seen_tokens:
+                    raise ValueError("account %s: a token is given twice" % login)
+                seen_tokens.add(t)
+        with self.lock:
+            for t in seen_tokens:
+                owner = self.pat_tokens.get(t)
+                if (owner is not None and owner.lower() not in logins) or t in self.installation_tokens:
+                    raise ValueError("a token of the accounts is another account's already")
+            for it in items:
+                old = [k for k, a in self.accounts.items() if a.kind == "user" and k.lower() == it["login"].lower()]
+                for k in old:
+                    del self.accounts[k]
+                    for t in [t for t, o in self.pat_tokens.items() if o == k]:
+                        del self.pat_tokens[t]
+                acc = Account(it["login"], it["login"], "user", user_id(it["login"]))
+                self.accounts[acc.key] = acc
+                for t in it["tokens"]:
+                    self.pat_tokens[t] = acc.key
+                    self.revoked.discard(t)
+            return [it["login"] for it in items]
+
+    def revoke(self, token):
+        """POST /_sim/tokens/revoke: -> the key of the token's account (None
+        for a revoked one's), or raises KeyError for an unknown token."""
+        with self.lock:
+            if token in self.pat_tokens:
+                key = self.pat_tokens[token]
+            elif token in self.installation_tokens:
+                key = "installation/%d" % self.installation_tokens[token][0]
+            elif token in self.revoked:
+                key = None
+            elif self.token is None:
+                key = DEFAULT_LOGIN  # any token is the default account's
+            else:
+                raise KeyError(token)
+            self.revoked.add(token)
+            return key
+
+    def configure_app(self, spec):
+        """POST /_sim/app (or the --app-* options): validate an App and make it
+        the App, replacing any earlier one; raises ValueError for bad input.
+        Installation tokens issued before stay valid (until they expire) for
+        the installations the new App still has."""
+        if not isinstance(spec, dict):
+            raise ValueError("want an object {\"appId\", \"publicKeyPem\", \"installations\", ...}")
+        app_id = _positive_int(spec.get("appId"), "appId")
+        pem = spec.get("publicKeyPem")
+        if not isinstance(pem, str):
+            raise ValueError("publicKeyPem: want the App's RSA public key, PEM")
+        key = rsa_public_key(pem)
+        lifetime = spec.get("tokenLifetimeSeconds", 3600)
+        if not _is_number(lifetime) or lifetime <= 0:
+            raise ValueError("tokenLifetimeSeconds: want a positive number")
+        items = spec.get("installations", [])
+        if not isinstance(items, list):
+            raise ValueError("installations: want a list")
+        insts = {}
+        for it in items:
+            if not isinstance(it, dict):
+                raise ValueError("an installation is an object {\"id\", \"account\", \"repositoryOwners\"}")
+            iid = _positive_int(it.get("id"), "installation id")
+            if iid in insts:
+                raise ValueError("installation %d: twice" % iid)
+            login = it.get("account")
+            if not isinstance(login, str) or not LOGIN_RE.fullmatch(login):
+                raise ValueError("installation %d: account: want a GitHub login" % iid)
+            owners = it.get("repositoryOwners", [login])
+            if (not isinstance(owners, list)
+                    or not all(isinstance(o, str) and LOGIN_RE.fullmatch(o) for o in owners)):
+                raise ValueError("installation %d: repositoryOwners: want a list of logins" % iid)
+            perms = it.get("permissions", DEFAULT_PERMISSIONS)
+            if not isinstance(perms, dict) or not all(isinstance(v, str) for v in perms.values()):
+                raise ValueError("installation %d: permissions: want an object of strings" % iid)
+            kind = it.get("accountType", "Organization")
+            if kind not in ("Organization", "User"):
+                raise ValueError("installation %d: accountType: Organization or User" % iid)
+            insts[iid] = {"id": iid, "account": login, "accountType": kind, "owners": list(owners),
+                          "owners_lc": frozenset(o.lower() for o in owners), "permissions": dict(perms)}
+        app = {"appId": app_id, "key": key, "tokenLifetimeSeconds": lifetime, "installations": insts}
+        with self.lock:
+            self.app = app
+            if "app/%d" % app_id not in self.accounts:
+                self.accounts["app/%d" % app_id] = Account("app/%d" % app_id, "app-%d" % app_id, "app", app_id)
+            for iid, inst in insts.items():
+                k = "installation/%d" % iid
+                if k not in self.accounts:
+                    self.accounts[k] = Account(k, inst["account"], "installation", iid)
+                self.accounts[k].login = inst["account"]
+        return app
+
+    def app_summary(self):
+        """GET /_sim/app (lock held)."""
+        app = self.app
+        if app is None:
+            return {"app": None}
+        return {"appId": app["appId"], "keyBits": app["key"][0].bit_length(),
+                "tokenLifetimeSeconds": app["tokenLifetimeSeconds"],
+                "installations": [{"id": i["id"], "account": i["account"], "accountType": i["accountType"],
+                                   "repositoryOwners": i["owners"], "permissions": i["permissions"]}
+                                  for i in app["installations"].values()]}
+
+    def issue_installation_token(self, app, inst):
+        """A new installation token of inst of app (lock held): -> (token,
+        expiry epoch, a whole second: the token never lives less than the
+        lifetime)."""
+        alphabet = string.ascii_letters + string.digits
+        token = "ghs_" + "".join(secrets.choice(alphabet) for _ in range(36))
+        expires = int(math.ceil(time.time() + app["tokenLifetimeSeconds"]))
+        self.installation_tokens[token] = (inst["id"], expires)
+        return token, expires
 
     def take_fault(self, repo_key):
         with self.lock:
@@ -1405,6 +1895,10 @@ def make_handler(sim):
             self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
+            if self._release is not None:
+                # the request stops being in flight for its account now,
+                # before the client can have its answer and send another
+                self._release()
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -1430,6 +1924,7 @@ def make_handler(sim):
             """Run a handler; turn exceptions into a 400 (bad admin input) or 500."""
             self._t_start = time.time()
             self._sent = False
+            self._release = None  # see in_flight
             try:
                 fn()
             except (ValueError, TypeError, KeyError, AttributeError) as e:
@@ -1463,13 +1958,34 @@ def make_handler(sim):
                 with sim.lock:
                     sim._roll()
                     body = {"requests": sim.stats_requests, "points": sim.stats_points,
-                            "by_repo": dict(sim.by_repo), "remaining": max(sim.budget - sim.used, 0),
+                            "by_repo": dict(sim.by_repo), "remaining": max(sim.budget - sim.default.used, 0),
                             "budget": sim.budget, "resetAt": iso(sim._reset_epoch()),
-                            "faults_pending": sum(f["count"] for f in sim.faults)}
+                            "faults_pending": sum(f["count"] for f in sim.faults),
+                            "unauthorized": sim.stats_unauthorized, "secondary": sim.stats_secondary,
+                            "rest": dict(sim.rest_counts),
+                            "accounts": {k: sim.account_stats(a) for k, a in sim.accounts.items()}}
                 return self._send(200, body)
             if u.path == "/_sim/requests":
                 with sim.lock:
                     body = list(sim.log_requests)
+                return self._send(200, body)
+            if u.path == "/_sim/rest-requests":
+                with sim.lock:
+                    body = list(sim.log_rest)
+                return self._send(200, body)
+            if u.path == "/_sim/accounts":
+                with sim.lock:
+                    now = time.time()
+                    live = collections.Counter(  # the tokens that work, by account
+                        [k for t, k in sim.pat_tokens.items() if t not in sim.revoked]
+                        + ["installation/%d" % i for t, (i, exp) in sim.installation_tokens.items()
+                           if t not in sim.revoked and now < exp])
+                    body = {"accounts": [{"key": k, "login": a.login, "type": a.kind, "tokens": live[k]}
+                                         for k, a in sim.accounts.items()]}
+                return self._send(200, body)
+            if u.path == "/_sim/app":
+                with sim.lock:
+                    body = sim.app_summary()
                 return self._send(200, body)
             if u.path == "/_sim/faults":
                 with sim.lock:
@@ -1481,7 +1997,9 @@ def make_handler(sim):
                             "resetSeconds": sim.reset_seconds, "nulText": sim.nul_text,
                             "surrogateText": sim.surrogate_text,
                             "startedAt": iso(sim.start), "start": sim.start,
-                            "remaining": max(sim.budget - sim.used, 0)}
+                            "remaining": max(sim.budget - sim.default.used, 0),
+                            "secondaryPointsPerMinute": sim.secondary_ppm,
+                            "maxConcurrent": sim.max_concurrent}
                 return self._send(200, body)
             if u.path == "/_sim/expected":
                 repo = (q.get("repo") or [""])[0]
@@ -1493,6 +2011,9 @@ def make_handler(sim):
                 return self._send(200, sim.expected(repo, max_n, since))
             if u.path == "/graphql":
                 return self._send(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/graphql"})
+            route = rest_route("GET", u.path)
+            if route:
+                return self.rest(*route, b"")
             return self._send(404, {"message": "Not Found"})
 
         def _do_delete(self):
@@ -1508,6 +2029,9 @@ def make_handler(sim):
             raw = self._read_body()
             if path == "/graphql":
                 return self.graphql(raw)
+            route = rest_route("POST", path)
+            if route:
+                return self.rest(*route, raw)
             try:
                 body = json.loads(raw.decode("utf-8") or "{}")
             except (ValueError, UnicodeDecodeError):
@@ -1532,6 +2056,12 @@ def make_handler(sim):
                     sim.reset_stats()
                 return self._send(200, {"ok": True})
             if path == "/_sim/config":
+                limits = {}
+                for k in ("secondaryPointsPerMinute", "maxConcurrent"):
+                    if k in body:
+                        limits[k] = int(body[k])
+                        if limits[k] < 0 or isinstance(body[k], bool):
+                            return self._send(400, {"message": "%s: want an integer >= 0 (0: no limit)" % k})
                 with sim.lock:
                     if "latencyMs" in body:
                         sim.latency_ms = float(body["latencyMs"])
@@ -1539,23 +2069,74 @@ def make_handler(sim):
                         sim.nul_text = bool(body["nulText"])
                     if "surrogateText" in body:
                         sim.surrogate_text = bool(body["surrogateText"])
+                    sim.secondary_ppm = limits.get("secondaryPointsPerMinute", sim.secondary_ppm)
+                    sim.max_concurrent = limits.get("maxConcurrent", sim.max_concurrent)
                     if "budget" in body or "resetSeconds" in body:
                         if "budget" in body:
                             sim.budget = int(body["budget"])
                         if "resetSeconds" in body:
                             sim.reset_seconds = float(body["resetSeconds"])
-                        sim.window_start = time.time()
-                        sim.used = 0
+                        for acc in sim.accounts.values():  # every account's window restarts
+                            acc.window_start = time.time()
+                            acc.used = 0
                     if "remaining" in body:
-                        sim._roll()
-                        sim.used = max(0, min(sim.budget, sim.budget - int(body["remaining"])))
+                        remaining = int(body["remaining"])
+                        for acc in sim.accounts.values():
+                            sim._roll(acc)
+                            acc.used = max(0, min(sim.budget, sim.budget - remaining))
                 return self._send(200, {"ok": True})
+            if path == "/_sim/accounts":
+                if not isinstance(body, dict) or "accounts" not in body:
+                    return self._send(400, {"message": "want {\"accounts\": [{\"login\": L, \"tokens\": [T, ...]}, ...]}"})
+                try:
+                    added = sim.add_accounts(body["accounts"])
+                except ValueError as e:
+                    return self._send(400, {"message": str(e)})
+                return self._send(200, {"ok": True, "accounts": added})
+            if path == "/_sim/tokens/revoke":
+                token = body.get("token") if isinstance(body, dict) else None
+                if not isinstance(token, str) or not token:
+                    return self._send(400, {"message": "want {\"token\": T}"})
+                try:
+                    key = sim.revoke(token)
+                except KeyError:
+                    return self._send(404, {"message": "unknown token"})
+                return self._send(200, {"ok": True, "account": key})
+            if path == "/_sim/app":
+                try:
+                    sim.configure_app(body)
+                except ValueError as e:
+                    return self._send(400, {"message": str(e)})
+                with sim.lock:
+                    body = dict(sim.app_summary(), ok=True)
+                return self._send(200, body)
             return self._send(404, {"message": "Not Found"})
 
+        @contextlib.contextmanager
+        def in_flight(self, acc):
+            """Around the handling of a request of acc that Sim.enter counted:
+            it leaves acc's requests in flight when _send is about to write
+            its answer (or at the end, if there was none)."""
+            def release():
+                self._release = None
+                with sim.lock:
+                    sim.leave(acc)
+            self._release = release
+            try:
+                yield
+            finally:
+                if self._release is release:
+                    release()
+
         # ---------------------------------------------------------- /graphql
+        def _token(self):
+            """The token of the Authorization header ("bearer T" or "token T")."""
+            parts = (self.headers.get("Authorization") or "").split(None, 1)
+            return parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else ""
+
         def graphql(self, raw):
             entry = {"repo": None, "first": None, "after": None, "status": None, "cost": 0,
-                     "t": round(time.time() - sim.t0, 6), "error": None, "fault": None}
+                     "t": round(time.time() - sim.t0, 6), "error": None, "fault": None, "account": None}
             with sim.lock:
                 latency = sim.latency_ms
                 sim.req_counter += 1
@@ -1565,6 +2146,7 @@ def make_handler(sim):
             # the rest of it is slept before the faults and the rate-limit
             # accounting.
             deadline = self._t_arrival + latency / 1000.0
+            acc = None  # the request's Account, once authenticated
 
             def wait_latency():
                 rest = deadline - time.monotonic()
@@ -1576,25 +2158,48 @@ def make_handler(sim):
                 with sim.lock:
                     sim.stats_requests += 1
                     sim.stats_points += cost
+                    if status == 401:
+                        sim.stats_unauthorized += 1
+                    if acc is not None:
+                        acc.requests += 1
+                        acc.points += cost
                     k = entry["repo"] or "?"
                     sim.by_repo[k] = sim.by_repo.get(k, 0) + 1
                     sim.log_requests.append(dict(entry))
                 h = {"x-github-request-id": "SIM0:%04X:%06X" % (os.getpid() & 0xFFFF, rid)}
                 h.update(headers or {})
-                extra = " repo=%s first=%s after=%s cost=%d%s%s" % (
-                    entry["repo"], entry["first"], entry["after"], cost,
+                extra = " repo=%s first=%s after=%s cost=%d account=%s%s%s" % (
+                    entry["repo"], entry["first"], entry["after"], cost, entry["account"],
                     " error=%s" % entry["error"] if entry["error"] else "",
                     " fault=%s" % entry["fault"] if entry["fault"] else "")
                 self._send(status, body, ctype, h, extra)
 
             # auth
-            auth = self.headers.get("Authorization") or ""
-            parts = auth.split(None, 1)
-            token = parts[1].strip() if len(parts) == 2 and parts[0].lower() in ("bearer", "token") else ""
-            if not token or (sim.token is not None and token != sim.token):
+            with sim.lock:
+                acc = sim.authenticate(self._token())
+                if acc is not None:
+                    # in flight from here until its answer has been sent (the
+                    # finally below), its latency included
+                    limited = sim.enter(acc)
+                    scope = sim.scope(acc)
+            if acc is None:
                 wait_latency()
                 entry["error"] = "BAD_CREDENTIALS"
-                return finish(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"})
+                return finish(401, {"message": "Bad credentials", "documentation_url": GRAPHQL_DOCS})
+            entry["account"] = acc.key
+            with self.in_flight(acc):
+                return self._graphql(raw, entry, acc, limited, scope, wait_latency, finish)
+
+        def _graphql(self, raw, entry, acc, limited, scope, wait_latency, finish):
+            """An authenticated request of acc; limited: over a secondary limit."""
+            def secondary():
+                entry["error"] = "SECONDARY_RATE_LIMIT"
+                with sim.lock:
+                    acc.secondary += 1
+                    sim.stats_secondary += 1
+                    sim._roll(acc)
+                    h = dict(sim.rl_headers(acc=acc), **{"retry-after": "60"})
+                return finish(403, github_json(SECONDARY_BODY), h)
 
             # body
             try:
@@ -1603,9 +2208,11 @@ def make_handler(sim):
                     raise ValueError
             except (ValueError, UnicodeDecodeError):
                 wait_latency()
+                if limited:
+                    return secondary()
                 entry["error"] = "BAD_JSON"
                 return finish(400, {"message": "Problems parsing JSON",
-                                    "documentation_url": "https://docs.github.com/graphql"})
+                                    "documentation_url": GRAPHQL_DOCS})
             variables = payload.get("variables")
             if isinstance(variables, str):
                 try:
@@ -1614,7 +2221,7 @@ def make_handler(sim):
                     variables = "bad"
             req, perr, prepared = None, None, None
             try:
-                req, prepared = sim.prepare(payload.get("query"), variables, payload.get("operationName"))
+                req, prepared = sim.prepare(payload.get("query"), variables, payload.get("operationName"), scope)
             except GQLError as e:
                 perr = e.err
             wait_latency()
@@ -1622,6 +2229,8 @@ def make_handler(sim):
                 if req.repo_arg and all(isinstance(x, str) for x in req.repo_arg):
                     entry["repo"] = ("%s/%s" % req.repo_arg).lower()
                 entry["first"], entry["after"] = req.first, req.after
+            if limited:  # before the faults: they stay for the next requests
+                return secondary()
 
             # faults
             fault = sim.take_fault(entry["repo"])
@@ -1629,9 +2238,9 @@ def make_handler(sim):
                 entry["fault"] = fault["kind"]
                 kind, ra = fault["kind"], fault.get("retryAfter")
                 with sim.lock:
-                    sim._roll()
-                    rlh = sim.rl_headers()
-                    zero = sim.rl_headers(remaining=0)
+                    sim._roll(acc)
+                    rlh = sim.rl_headers(acc=acc)
+                    zero = sim.rl_headers(remaining=0, acc=acc)
                 if kind in ("502", "504"):
                     msg = "Bad Gateway" if kind == "502" else "Gateway Timeout"
                     html = ("<html><head><title>%s %s</title></head><body><h1>%s %s</h1>"
@@ -1651,42 +2260,165 @@ def make_handler(sim):
                     time.sleep(float(ra or 0))
                 # "malformed" and "slow" fall through to a normal answer
 
-            status, body, headers, cost, err = self.answer(req, perr, prepared)
+            status, body, headers, cost, err = self.answer(req, perr, prepared, acc)
             entry["error"] = err
             if fault and fault["kind"] == "malformed":
                 body = body[: max(1, len(body) // 2)]
             return finish(status, body, headers, cost=cost)
 
-        def answer(self, req, perr, prepared):
-            """-> (status, body bytes, headers, cost, error type or None)"""
+        def answer(self, req, perr, prepared, acc):
+            """-> (status, body bytes, headers, cost, error type or None), charged to acc"""
             with sim.lock:
-                sim._roll()
-                headers = sim.rl_headers()
+                sim._roll(acc)
+                headers = sim.rl_headers(acc=acc)
             if perr is not None or req.errors:
                 errs = [perr] if perr is not None else req.errors
                 return 200, github_json({"errors": errs}), headers, 0, error_note(errs)
             cost = 1  # one connection of <= 100 nodes: GitHub's minimum cost
             with sim.lock:
-                sim._roll()
-                remaining = sim.budget - sim.used
+                sim._roll(acc)
+                remaining = sim.budget - acc.used
                 if remaining < cost:
-                    sim.used = sim.budget
-                    headers = sim.rl_headers(remaining=0)
+                    acc.used = sim.budget
+                    acc.rate_limited += 1
+                    headers = sim.rl_headers(remaining=0, acc=acc)
                     limited = True
                 else:
-                    sim.used += cost
-                    headers = sim.rl_headers()
+                    acc.used += cost
+                    headers = sim.rl_headers(acc=acc)
                     limited = False
                 rl = {"__typename": "RateLimit", "cost": cost, "limit": sim.budget,
-                      "remaining": max(sim.budget - sim.used, 0), "used": sim.used,
-                      "resetAt": iso(sim._reset_epoch()), "nodeCount": req.first or 1}
+                      "remaining": max(sim.budget - acc.used, 0), "used": acc.used,
+                      "resetAt": iso(sim._reset_epoch(acc)), "nodeCount": req.first or 1}
             if limited:
-                return 200, github_json({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}), headers, 0, "RATE_LIMITED"
+                return 200, github_json({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for %s." % acc.rate_limit_subject()}]}), headers, 0, "RATE_LIMITED"
             if prepared.flags != (sim.nul_text, sim.surrogate_text):  # changed meanwhile
                 _, prepared = sim.prepare(*prepared.source)
             return 200, prepared.finish(sim, rl), headers, cost, prepared.err
 
+        # ---------------------------------------------------------- REST (the App's)
+        def rest(self, endpoint, args, raw):
+            """GET /user, GET /repos/{owner}/{repo}/installation and POST
+            /app/installations/{id}/access_tokens (see the module docstring)."""
+            entry = {"method": self.command, "path": urlsplit(self.path).path, "endpoint": endpoint,
+                     "status": None, "t": round(time.time() - sim.t0, 6), "account": None, "error": None}
+            with sim.lock:
+                latency = sim.latency_ms
+                sim.req_counter += 1
+                rid = sim.req_counter
+                sim.rest_counts[endpoint] += 1
+            deadline = self._t_arrival + latency / 1000.0
+            acc, app = None, None  # the request's Account; the App its JWT is of
+
+            def wait_latency():
+                rest = deadline - time.monotonic()
+                if rest > 0:
+                    time.sleep(rest)
+
+            def finish(status, body, headers):
+                entry["status"] = status
+                with sim.lock:
+                    if status == 401:
+                        sim.stats_unauthorized += 1
+                    if acc is not None:
+                        acc.rest += 1
+                    sim.log_rest.append(dict(entry))
+                h = {"x-github-request-id": "SIM0:%04X:%06X" % (os.getpid() & 0xFFFF, rid)}
+                h.update(headers)
+                self._send(status, github_json(body), headers=h, extra_log=" account=%s%s" % (
+                    entry["account"], " error=%s" % entry["error"] if entry["error"] else ""))
+
+            # auth: the App's JWT, or a token for /user
+            token = self._token()
+            if endpoint == "user":
+                with sim.lock:
+                    acc = sim.authenticate(token)
+                if acc is None:
+                    entry["error"] = "BAD_CREDENTIALS" if token else "REQUIRES_AUTHENTICATION"
+                    msg = "Bad credentials" if token else "Requires authentication"
+                    why = {"message": msg, "documentation_url": REST_DOCS}
+            else:
+                with sim.lock:
+                    app = sim.app
+                msg = check_jwt(app, token, time.time())
+                if msg is None:
+                    with sim.lock:
+                        acc = sim.accounts["app/%d" % app["appId"]]
+                else:
+                    entry["error"] = "BAD_JWT"
+                    why = {"message": msg, "documentation_url": REST_DOCS}
+            if acc is None:
+                wait_latency()
+                return finish(401, why, sim.core_headers(None))
+            entry["account"] = acc.key
+            with sim.lock:
+                limited = sim.enter(acc)
+            with self.in_flight(acc):
+                if not limited:
+                    status, body = self.rest_answer(endpoint, args, raw, acc, app)
+                wait_latency()
+                with sim.lock:
+                    if limited:
+                        entry["error"] = "SECONDARY_RATE_LIMIT"
+                        acc.secondary += 1
+                        sim.stats_secondary += 1
+                        headers = dict(sim.core_headers(acc), **{"retry-after": "60"})
+                        status, body = 403, SECONDARY_BODY
+                    else:
+                        headers = sim.core_headers(acc, charge=True)
+                return finish(status, body, headers)
+
+        def rest_answer(self, endpoint, args, raw, acc, app):
+            """-> (status, body) of an authenticated REST request."""
+            if endpoint == "user":
+                if acc.kind != "user":
+                    return 403, {"message": "Resource not accessible by integration",
+                                 "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+                return 200, {"login": acc.login, "id": acc.uid, "type": "User"}
+            if endpoint == "installation":
+                owner = args[0].lower()
+                for inst in app["installations"].values():
+                    if owner in inst["owners_lc"]:
+                        return 200, installation_json(app, inst)
+                return 404, {"message": "Not Found", "documentation_url":
+                             "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app"}
+            # access_tokens
+            inst = app["installations"].get(int(args[0]))
+            if inst is None:
+                return 404, {"message": "Not Found", "documentation_url":
+                             "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"}
+            if raw.strip():
+                try:
+                    json.loads(raw.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    return 400, {"message": "Problems parsing JSON", "documentation_url": REST_DOCS}
+            with sim.lock:
+                token, expires = sim.issue_installation_token(app, inst)
+            return 201, {"token": token, "expires_at": iso(expires), "permissions": dict(inst["permissions"]),
+                         "repository_selection": "all"}
+
     return Handler
+
+
+REST_ROUTES = [  # (method, path, endpoint name in /_sim/stats "rest")
+    ("GET", re.compile(r"/user/?"), "user"),
+    ("GET", re.compile(r"/repos/([^/]+)/([^/]+)/installation/?"), "installation"),
+    ("POST", re.compile(r"/app/installations/([0-9]{1,18})/access_tokens/?"), "access_tokens"),
+]
+
+
+def rest_route(method, path):
+    """-> (endpoint, path groups) of a REST endpoint, or None."""
+    for m, pattern, endpoint in REST_ROUTES:
+        match = pattern.fullmatch(path)
+        if m == method and match:
+            return endpoint, match.groups()
+    return None
+
+
+def installation_json(app, inst):
+    return {"id": inst["id"], "account": {"login": inst["account"], "type": inst["accountType"]},
+            "app_id": app["appId"], "repository_selection": "all", "permissions": dict(inst["permissions"])}
 
 
 class Server(ThreadingHTTPServer):
@@ -1719,9 +2451,40 @@ def main(argv=None):
     ap.add_argument("--nul-text", action="store_true")
     ap.add_argument("--surrogate-text", action="store_true")
     ap.add_argument("--repo", action="append", metavar="OWNER/NAME=IN:OLDER")
+    ap.add_argument("--secondary-points-per-minute", type=int, default=2000, metavar="N",
+                    help="secondary limit: points per account in any 60 s (0: none)")
+    ap.add_argument("--max-concurrent", type=int, default=100, metavar="N",
+                    help="secondary limit: requests of an account in flight at once (0: none)")
+    ap.add_argument("--app-id", type=int, metavar="N", help="a GitHub App (see POST /_sim/app)")
+    ap.add_argument("--app-public-key", metavar="PEMFILE", help="the App's RSA public key")
+    ap.add_argument("--app-installation", action="append", metavar="ID:ACCOUNT[:OWNER[,OWNER...]]",
+                    help="an installation of the App (repeatable); owners default to ACCOUNT")
+    ap.add_argument("--app-token-lifetime", type=float, default=3600, metavar="S",
+                    help="seconds an installation token lives")
     opts = ap.parse_args(argv)
+    if opts.secondary_points_per_minute < 0 or opts.max_concurrent < 0:
+        ap.error("--secondary-points-per-minute and --max-concurrent want N >= 0")
+    if (opts.app_id is None) != (opts.app_public_key is None):
+        ap.error("--app-id and --app-public-key go together")
+    if opts.app_installation and opts.app_id is None:
+        ap.error("--app-installation wants --app-id and --app-public-key")
 
     sim = Sim(opts)
+    if opts.app_id is not None:
+        installations = []
+        for spec in opts.app_installation or []:
+            parts = spec.split(":", 2)
+            if len(parts) < 2 or not parts[0].isdigit():
+                ap.error("--app-installation wants ID:ACCOUNT[:OWNER[,OWNER...]], got %r" % spec)
+            owners = parts[2].split(",") if len(parts) == 3 else [parts[1]]
+            installations.append({"id": int(parts[0]), "account": parts[1], "repositoryOwners": owners})
+        try:
+            with open(opts.app_public_key) as fh:
+                pem = fh.read()
+            sim.configure_app({"appId": opts.app_id, "publicKeyPem": pem, "installations": installations,
+                               "tokenLifetimeSeconds": opts.app_token_lifetime})
+        except (OSError, ValueError) as e:
+            ap.error("--app-*: %s" % e)
     # Hand the GIL over every 1 ms (not 5): a request that arrives while
     # others are being computed is accepted and started sooner.
     sys.setswitchinterval(0.001)

@@ -5,6 +5,7 @@ Run: python3 -m pytest -q tests/sim
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -534,3 +535,336 @@ def test_latency_includes_compute():
 def test_query_document_validates_against_github_schema():
     r = subprocess.run(["node", "validate.mjs", QUERY_FILE], cwd=GRAPHQL_DIR, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# --------------------------------------------------------------------------
+# Accounts, secondary limits, GitHub App
+# --------------------------------------------------------------------------
+
+def rest(sim, method, path, token=None, body=None):
+    headers = {"Accept": "application/vnd.github+json"}
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
+    st, h, raw = sim.http(method, path, body, headers)
+    return st, h, json.loads(raw)
+
+
+def test_accounts_share_a_budget_and_keep_their_own():
+    s = Sim("--token", "sekrit", "--budget", "3")
+    try:
+        r = s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "alice", "tokens": ["tok-a1", "tok-a2"]},
+                                                            {"login": "bob", "tokens": ["tok-b1"]}]})
+        assert r["accounts"] == ["alice", "bob"]
+        rem = [s.gql(first=1, token=t)[2]["data"]["rateLimit"]["remaining"] for t in ("tok-a1", "tok-a2", "tok-a1")]
+        assert rem == [2, 1, 0]  # alice's two tokens share her budget
+        st, h, d = s.gql(first=1, token="tok-a2")
+        assert d["errors"][0]["type"] == "RATE_LIMITED" and h["x-ratelimit-remaining"] == "0"
+        assert d["errors"][0]["message"].startswith("API rate limit exceeded for user ID ")
+        st, h, d = s.gql(first=1, token="tok-b1")  # bob's own budget
+        assert d["data"]["rateLimit"]["remaining"] == 2 and h["x-ratelimit-remaining"] == "2"
+        st, h, d = s.gql(first=1, token="sekrit")  # the default account's
+        assert d["data"]["rateLimit"]["remaining"] == 2
+        assert s.gql(first=1, token="tok-unknown")[0] == 401  # --token: no other token
+        stats = s.admin("GET", "/_sim/stats")
+        assert stats["remaining"] == 2 and stats["budget"] == 3  # the default account
+        assert stats["requests"] == 7 and stats["points"] == 5 and stats["unauthorized"] == 1
+        a = stats["accounts"]
+        assert set(a) == {"sim-user", "alice", "bob"}
+        assert {k: a["alice"][k] for k in ("requests", "points", "remaining", "rateLimited", "secondary")} == \
+            {"requests": 4, "points": 3, "remaining": 0, "rateLimited": 1, "secondary": 0}
+        assert (a["bob"]["requests"], a["bob"]["remaining"], a["sim-user"]["points"]) == (1, 2, 1)
+        assert a["alice"]["maxInFlight"] == 1 and a["alice"]["maxPointsPerMinute"] == 4
+        assert [r["account"] for r in s.admin("GET", "/_sim/requests")] == \
+            ["alice", "alice", "alice", "alice", "bob", "sim-user", None]
+        # GET /user: the account's login, a stable id
+        st, h, u = rest(s, "GET", "/user", "tok-b1")
+        assert st == 200 and u["login"] == "bob" and u["type"] == "User" and isinstance(u["id"], int)
+        assert h["x-ratelimit-resource"] == "core" and rest(s, "GET", "/user", "tok-b1")[2] == u
+        assert rest(s, "GET", "/user", "sekrit")[2] == {"login": "sim-user", "id": 1, "type": "User"}
+        assert rest(s, "GET", "/user", "nope")[:3:2] == (401, {"message": "Bad credentials",
+                                                                "documentation_url": "https://docs.github.com/rest"})
+        assert rest(s, "GET", "/user")[2]["message"] == "Requires authentication"
+        assert s.admin("GET", "/_sim/stats")["rest"] == {"user": 5, "installation": 0, "access_tokens": 0}
+        assert s.gql(first=1, token="tok-b1")[2]["data"]["rateLimit"]["remaining"] == 1  # REST is not GraphQL's
+        # remaining applies to every account; budget restarts every window
+        s.admin("POST", "/_sim/config", {"remaining": 1})
+        assert {k: v["remaining"] for k, v in s.admin("GET", "/_sim/stats")["accounts"].items()} == \
+            {"sim-user": 1, "alice": 1, "bob": 1}
+        s.admin("POST", "/_sim/config", {"budget": 10})
+        assert s.gql(first=1, token="tok-a1")[2]["data"]["rateLimit"]["remaining"] == 9
+        # replacing an account: new tokens, a fresh budget
+        s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "Alice", "tokens": ["tok-a3"]}]})
+        assert s.gql(first=1, token="tok-a1")[0] == 401
+        assert s.gql(first=1, token="tok-a3")[2]["data"]["rateLimit"]["remaining"] == 9
+        assert set(s.admin("GET", "/_sim/stats")["accounts"]) == {"sim-user", "Alice", "bob"}
+        # bad input
+        for bad in ({"accounts": [{"login": 7, "tokens": ["x"]}]},
+                    {"accounts": [{"login": "carol", "tokens": []}]},
+                    {"accounts": [{"login": "carol", "tokens": ["has space"]}]},
+                    {"accounts": [{"login": "carol", "tokens": ["tok-b1"]}]},   # bob's
+                    {"accounts": [{"login": "carol", "tokens": ["sekrit"]}]},   # --token's
+                    {"accounts": [{"login": "sim-user", "tokens": ["x"]}]},
+                    {"accounts": [{"login": "bad/login", "tokens": ["x"]}]},
+                    {"accounts": {"login": "carol"}}, {"nope": 1}):
+            st, _, raw = s.http("POST", "/_sim/accounts", bad)
+            assert st == 400 and json.loads(raw)["message"], bad
+        assert "carol" not in s.admin("GET", "/_sim/stats")["accounts"]
+        # reset-stats: counters, not budgets
+        s.admin("POST", "/_sim/reset-stats")
+        stats = s.admin("GET", "/_sim/stats")
+        assert (stats["requests"], stats["unauthorized"], stats["secondary"]) == (0, 0, 0)
+        assert stats["rest"] == {"user": 0, "installation": 0, "access_tokens": 0}
+        assert stats["accounts"]["bob"]["requests"] == 0 and stats["accounts"]["bob"]["maxInFlight"] == 0
+        assert stats["accounts"]["bob"]["remaining"] == 10
+    finally:
+        s.close()
+
+
+def test_revoke(sim):
+    # without --token any token is the default account's, and can be revoked
+    assert sim.gql(first=1, token="tok-revoke-me")[0] == 200
+    assert sim.admin("POST", "/_sim/tokens/revoke", {"token": "tok-revoke-me"}) == {"ok": True, "account": "sim-user"}
+    st, _, d = sim.gql(first=1, token="tok-revoke-me")
+    assert st == 401 and d == {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"}
+    assert rest(sim, "GET", "/user", "tok-revoke-me")[0] == 401
+    assert sim.gql(first=1, token="t0k")[0] == 200  # the others still work
+    s = Sim("--token", "sekrit")
+    try:
+        s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "bob", "tokens": ["tok-b1", "tok-b2"]}]})
+        assert s.admin("POST", "/_sim/tokens/revoke", {"token": "tok-b1"})["account"] == "bob"
+        assert s.gql(first=1, token="tok-b1")[0] == 401 and s.gql(first=1, token="tok-b2")[0] == 200
+        assert s.http("POST", "/_sim/tokens/revoke", {"token": "never-seen"})[0] == 404
+        assert s.http("POST", "/_sim/tokens/revoke", {"token": ""})[0] == 400
+        assert s.admin("GET", "/_sim/stats")["unauthorized"] == 1
+        # posting the token in an account again makes it valid again
+        s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "bob", "tokens": ["tok-b1"]}]})
+        assert s.gql(first=1, token="tok-b1")[0] == 200
+    finally:
+        s.close()
+
+
+def test_secondary_points_per_minute():
+    s = Sim("--secondary-points-per-minute", "3", "--budget", "100")
+    try:
+        s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "bob", "tokens": ["tok-b1"]}]})
+        cfg = s.admin("GET", "/_sim/config")
+        assert (cfg["secondaryPointsPerMinute"], cfg["maxConcurrent"]) == (3, 100)
+        for _ in range(3):
+            assert s.gql(first=1)[0] == 200
+        st, h, d = s.gql(first=1)
+        assert st == 403 and h["retry-after"] == "60" and "secondary rate limit" in d["message"]
+        assert h["x-ratelimit-resource"] == "graphql" and h["x-ratelimit-remaining"] == "97"  # not charged
+        st, h, d = rest(s, "GET", "/user", "t0k")  # REST counts too, and is limited too
+        assert st == 403 and h["retry-after"] == "60" and h["x-ratelimit-resource"] == "core"
+        assert s.gql(first=1, token="tok-b1")[0] == 200  # per account
+        stats = s.admin("GET", "/_sim/stats")
+        me = stats["accounts"]["sim-user"]
+        assert stats["secondary"] == 2 and me["secondary"] == 2 and me["points"] == 3
+        assert me["maxPointsPerMinute"] == 5 and stats["accounts"]["bob"]["secondary"] == 0
+        assert [r["error"] for r in s.admin("GET", "/_sim/requests")][3] == "SECONDARY_RATE_LIMIT"
+        s.admin("POST", "/_sim/config", {"secondaryPointsPerMinute": 0})  # 0: no limit
+        assert s.gql(first=1)[0] == 200 and rest(s, "GET", "/user", "t0k")[0] == 200
+        assert s.http("POST", "/_sim/config", {"maxConcurrent": -1})[0] == 400
+    finally:
+        s.close()
+
+
+def test_max_concurrent():
+    import threading
+    s = Sim("--max-concurrent", "2", "--latency-ms", "400")
+    try:
+        s.admin("POST", "/_sim/accounts", {"accounts": [{"login": "bob", "tokens": ["tok-b1"]}]})
+        tokens = ["t0k"] * 5 + ["tok-b1"] * 2
+        results = [None] * len(tokens)
+        go = threading.Barrier(len(tokens))
+
+        def one(i):
+            go.wait()
+            results[i] = s.gql("sim-50-0", "conc", first=1, token=tokens[i], raw=True)[:2]
+        ths = [threading.Thread(target=one, args=(i,)) for i in range(len(tokens))]
+        t = time.time()
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        assert time.time() - t < 1.5
+        mine = sorted(st for st, _ in results[:5])
+        assert mine == [200, 200, 403, 403, 403]  # a rejected one is answered after its latency too
+        assert all(h["retry-after"] == "60" for st, h in results[:5] if st == 403)
+        assert [st for st, _ in results[5:]] == [200, 200]  # bob: his own limit
+        a = s.admin("GET", "/_sim/stats")["accounts"]
+        assert a["sim-user"]["maxInFlight"] == 5 and a["sim-user"]["inFlight"] == 0
+        assert a["sim-user"]["secondary"] == 3 and a["bob"]["maxInFlight"] == 2
+        s.admin("POST", "/_sim/config", {"latencyMs": 0})
+        assert s.gql(first=1)[0] == 200  # none in flight any more
+    finally:
+        s.close()
+
+
+# --- GitHub App ------------------------------------------------------------
+
+def b64url(b):
+    import base64
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def make_jwt(key_file, claims, header=None):
+    signing_input = "%s.%s" % (b64url(json.dumps(header or {"alg": "RS256", "typ": "JWT"}).encode()),
+                               b64url(json.dumps(claims).encode()))
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_file], input=signing_input.encode(),
+                         capture_output=True, check=True).stdout
+    return signing_input + "." + b64url(sig)
+
+
+@pytest.fixture(scope="module")
+def keys():
+    if not shutil.which("openssl"):
+        pytest.skip("openssl command missing")
+    d = tempfile.mkdtemp(prefix="ghsim-keys-")
+    paths = {n: os.path.join(d, n) for n in ("k.pem", "pub.pem", "pub-pkcs1.pem", "other.pem")}
+    run = lambda *a: subprocess.run(["openssl", *a], capture_output=True, check=True)  # noqa: E731
+    run("genrsa", "-out", paths["k.pem"], "2048")
+    run("rsa", "-in", paths["k.pem"], "-pubout", "-out", paths["pub.pem"])
+    run("rsa", "-in", paths["k.pem"], "-RSAPublicKey_out", "-out", paths["pub-pkcs1.pem"])
+    run("genrsa", "-out", paths["other.pem"], "2048")
+    yield paths
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def app_jwt(keys, iss=123, key="k.pem", iat_off=-30, exp_off=540):
+    now = int(time.time())
+    return make_jwt(keys[key], {"iat": now + iat_off, "exp": now + exp_off, "iss": iss})
+
+
+def test_app_flow(keys):
+    s = Sim("--token", "sekrit", "--budget", "50", "--app-id", "123", "--app-public-key", keys["pub.pem"],
+            "--app-installation", "42:org-a:org-a,sim-120-10", "--app-installation", "43:org-b")
+    try:
+        jwt = app_jwt(keys)
+        st, h, d = rest(s, "GET", "/repos/org-a/anything/installation", jwt)
+        assert st == 200 and d == {"id": 42, "account": {"login": "org-a", "type": "Organization"}, "app_id": 123,
+                                   "repository_selection": "all",
+                                   "permissions": {"pull_requests": "read", "metadata": "read"}}
+        assert h["x-ratelimit-resource"] == "core"
+        assert rest(s, "GET", "/repos/SIM-120-10/bench/installation", jwt)[2]["id"] == 42
+        assert rest(s, "GET", "/repos/org-b/x/installation", jwt)[2]["id"] == 43
+        st, _, d = rest(s, "GET", "/repos/sveltejs/svelte/installation", jwt)
+        assert st == 404 and d == {"message": "Not Found", "documentation_url":
+                                   "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app"}
+        assert rest(s, "POST", "/app/installations/7/access_tokens", jwt, {})[0] == 404
+        t0 = time.time()
+        st, _, tok = rest(s, "POST", "/app/installations/42/access_tokens", jwt, {})
+        assert st == 201 and re.fullmatch(r"ghs_[A-Za-z0-9]{36}", tok["token"])
+        assert tok["permissions"] == {"pull_requests": "read", "metadata": "read"}
+        assert tok["repository_selection"] == "all"
+        assert t0 + 3600 - 1 <= ts(tok["expires_at"]) <= time.time() + 3601
+        ghs = tok["token"]
+        # GraphQL as the installation: its own budget, its owners' repositories only
+        s.gql(first=1, token="sekrit")
+        st, h, d = s.gql("sim-120-10", "bench", first=5, token=ghs)
+        assert st == 200 and len(d["data"]["repository"]["pullRequests"]["nodes"]) == 5
+        assert d["data"]["rateLimit"]["remaining"] == 49 and h["x-ratelimit-remaining"] == "49"
+        assert s.gql(first=1, token="sekrit")[2]["data"]["repository"]  # cached for the PAT ...
+        st, _, d = s.gql(first=1, token=ghs)  # ... and still not visible to the installation
+        assert d["data"]["repository"] is None and d["errors"][0]["type"] == "NOT_FOUND"
+        assert d["errors"][0]["message"] == "Could not resolve to a Repository with the name 'sveltejs/svelte'."
+        assert d["data"]["rateLimit"]["remaining"] == 48
+        # GET /user is not for an installation
+        st, h, d = rest(s, "GET", "/user", ghs)
+        assert st == 403 and d["message"] == "Resource not accessible by integration"
+        stats = s.admin("GET", "/_sim/stats")
+        inst = stats["accounts"]["installation/42"]
+        assert (inst["requests"], inst["points"], inst["remaining"], inst["rest"]) == (2, 2, 48, 1)
+        assert stats["accounts"]["sim-user"]["remaining"] == 48 and stats["remaining"] == 48
+        assert stats["rest"] == {"user": 1, "installation": 4, "access_tokens": 2}
+        assert stats["accounts"]["app/123"]["rest"] == 6
+        log = s.admin("GET", "/_sim/requests")
+        assert [r["account"] for r in log] == ["sim-user", "installation/42", "sim-user", "installation/42"]
+        assert [r["endpoint"] for r in s.admin("GET", "/_sim/rest-requests")][-2:] == ["access_tokens", "user"]
+        # a token is no JWT, nor a JWT a token
+        assert rest(s, "GET", "/repos/org-a/x/installation", ghs)[2]["message"] == \
+            "A JSON web token could not be decoded"
+        assert s.gql(first=1, token=jwt)[0] == 401
+        # revoked
+        assert s.admin("POST", "/_sim/tokens/revoke", {"token": ghs})["account"] == "installation/42"
+        st, _, d = s.gql("sim-120-10", "bench", first=1, token=ghs)
+        assert st == 401 and d["message"] == "Bad credentials"
+        assert ghs.encode() not in open(s.log.name, "rb").read()
+        app = s.admin("GET", "/_sim/app")
+        assert app["appId"] == 123 and app["keyBits"] == 2048 and len(app["installations"]) == 2
+    finally:
+        s.close()
+
+
+def test_jwt_rejections(keys):
+    s = Sim("--app-id", "123", "--app-public-key", keys["pub.pem"], "--app-installation", "42:org-a")
+    try:
+        path = "/app/installations/42/access_tokens"
+        undecodable = {"message": "A JSON web token could not be decoded",
+                       "documentation_url": "https://docs.github.com/rest"}
+        now = int(time.time())
+        good = app_jwt(keys)
+        h, p, sig = good.split(".")
+        cases = [
+            ("garbage", "not.a.jwt", undecodable["message"]),
+            ("no token", None, undecodable["message"]),
+            ("bad signature", app_jwt(keys, key="other.pem"), undecodable["message"]),
+            ("tampered", "%s.%s.%s" % (h, b64url(json.dumps({"iat": now - 30, "exp": now + 500,
+                                                             "iss": 124}).encode()), sig), undecodable["message"]),
+            ("alg none", make_jwt(keys["k.pem"], {"iat": now, "exp": now + 60, "iss": 123},
+                                  {"alg": "none"}), undecodable["message"]),
+            ("wrong iss", app_jwt(keys, iss=124), undecodable["message"]),
+            ("iss not an integer", app_jwt(keys, iss="my-app"), "'Issuer' claim ('iss') must be an Integer"),
+            ("expired", app_jwt(keys, iat_off=-700, exp_off=-100),
+             "'Expiration time' claim ('exp') must be a numeric value representing the future time "
+             "at which the assertion expires"),
+            ("exp too far", app_jwt(keys, iat_off=-10, exp_off=600), "'Expiration time' claim ('exp') is too far in the future"),
+            ("iat ahead", app_jwt(keys, iat_off=120, exp_off=300),
+             "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"),
+        ]
+        for what, jwt, msg in cases:
+            st, h_, d = rest(s, "POST", path, jwt, {})
+            assert (st, d) == (401, {"message": msg, "documentation_url": "https://docs.github.com/rest"}), what
+            assert h_["x-ratelimit-resource"] == "core"
+        stats = s.admin("GET", "/_sim/stats")
+        assert stats["unauthorized"] == len(cases) and stats["rest"]["access_tokens"] == len(cases)
+        assert rest(s, "POST", path, good, {})[0] == 201
+        assert rest(s, "POST", path, app_jwt(keys, iss="123"), {})[0] == 201  # iss as a string
+        # the App via POST /_sim/app, with a PKCS#1 key; bad configurations
+        with open(keys["pub-pkcs1.pem"]) as fh:
+            pkcs1 = fh.read()
+        r = s.admin("POST", "/_sim/app", {"appId": 99, "publicKeyPem": pkcs1,
+                                          "installations": [{"id": 5, "account": "org-c"}]})
+        assert r["appId"] == 99 and r["installations"][0]["repositoryOwners"] == ["org-c"]
+        assert rest(s, "POST", "/app/installations/5/access_tokens", app_jwt(keys, iss=99), {})[0] == 201
+        assert rest(s, "POST", "/app/installations/5/access_tokens", good, {})[0] == 401  # the old App's
+        for bad in ({"appId": 99, "publicKeyPem": "nope"},
+                    {"appId": "x", "publicKeyPem": pkcs1},
+                    {"appId": 99, "publicKeyPem": pkcs1, "tokenLifetimeSeconds": 0},
+                    {"appId": 99, "publicKeyPem": pkcs1, "installations": [{"id": 1}]},
+                    {"appId": 99, "publicKeyPem": pkcs1, "installations": [{"id": 1, "account": "a"},
+                                                                           {"id": 1, "account": "b"}]}):
+            st, _, raw = s.http("POST", "/_sim/app", bad)
+            assert st == 400 and json.loads(raw)["message"], bad
+    finally:
+        s.close()
+
+
+def test_installation_token_expires(keys):
+    s = Sim()
+    try:
+        with open(keys["pub.pem"]) as fh:
+            s.admin("POST", "/_sim/app", {"appId": 123, "publicKeyPem": fh.read(), "tokenLifetimeSeconds": 1,
+                                          "installations": [{"id": 42, "account": "org-a",
+                                                             "repositoryOwners": ["sim-120-10"]}]})
+        st, _, tok = rest(s, "POST", "/app/installations/42/access_tokens", app_jwt(keys), {})
+        assert st == 201
+        expires = ts(tok["expires_at"])
+        assert time.time() < expires <= time.time() + 2
+        assert s.gql("sim-120-10", "x", first=1, token=tok["token"])[0] == 200
+        time.sleep(max(0, expires - time.time()) + 0.05)
+        st, _, d = s.gql("sim-120-10", "x", first=1, token=tok["token"])
+        assert st == 401 and d == {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"}
+        assert s.gql(first=1, token="any-pat")[0] == 200  # an expired token is not the default account's
+    finally:
+        s.close()
