@@ -6,12 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dynbuf.h"
 #include "isotime.h"
 #include "log.h"
 
 /* No inline script or style anywhere: data shown as text can never run. */
+/* A body over API_BODY_MAX is still read (and dropped) up to this, so a client
+ * that sends it whole before reading, as most do without Expect: 100-continue,
+ * gets the 413 instead of a connection reset half-way through its upload. */
+#define HTTP_DISCARD_MAX (8 * API_BODY_MAX)
+
 #define HTTP_CSP                                                                            \
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "      \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -25,6 +31,7 @@ struct http_server {
 struct http_req {
     struct dynbuf body;
     int too_big;
+    size_t discarded; /* bytes of a too-big body read and dropped */
     int64_t t0_ms;
     int status;
     int stream;
@@ -143,14 +150,24 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
         snprintf(r->path, sizeof r->path, "%s", url);
         *con_cls = r;
         if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
-            api_error(&rp, 413, "the body is larger than %d bytes", API_BODY_MAX);
-            return http_reply(conn, r, &rp);
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+            r->too_big = 1;
+            if ((expect && strcasecmp(expect, "100-continue") == 0) ||
+                strtoull(cl, NULL, 10) > HTTP_DISCARD_MAX) { /* not sent yet, or not worth it */
+                api_error(&rp, 413, "the body is larger than %d bytes", API_BODY_MAX);
+                return http_reply(conn, r, &rp);
+            }
         }
         return MHD_YES;
     }
     if (*upload_data_size) {
         if (!r->too_big && dynbuf_add(&r->body, upload_data, *upload_data_size))
             r->too_big = 1;
+        if (r->too_big) {
+            r->discarded += *upload_data_size;
+            if (r->discarded > HTTP_DISCARD_MAX)
+                return MHD_NO; /* a body without a length that never ends: hang up */
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }

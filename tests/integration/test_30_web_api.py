@@ -3,6 +3,7 @@ original load test's call, the unticked box, every kind of bad input,
 the access token, cancel and retry, and the event stream's resume."""
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -14,6 +15,23 @@ UNKNOWN = "ghost-org/does-not-exist"
 
 def jobs_on_topic(pipeline):
     return [m for m in pipeline.consume(pipeline.jobs_topic)]
+
+
+def raw_post_headers_only(base, path, length, extra_headers):
+    """POSTs only the headers of a body of `length` bytes and returns the
+    status the server answers without waiting for the body."""
+    host, port = base.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {length}\r\n"
+                   f"{extra_headers}\r\n").encode())
+        head = b""
+        while b"\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else head
 
 
 def start(pipeline, consumers=5, web_args=(), web_env=None):
@@ -121,6 +139,11 @@ def test_bad_input_gets_a_4xx_and_queues_nothing(pipeline):
         assert st == want, f"{what}: {st} {body}"
         assert isinstance(body, dict) and body.get("error"), f"{what}: no JSON error: {body}"
         assert hdrs["Content-Type"] == "application/json"
+    # a client that waits (Expect: 100-continue) gets the 413 before sending
+    # anything, and so does one declaring more than the server will read
+    for extra in ("Expect: 100-continue\r\n", ""):
+        status = raw_post_headers_only(web.url, "/api/bulk-add", 64 * 1024 * 1024, extra)
+        assert status == 413, f"{extra!r}: {status}"
     st, body, hdrs = http_json("GET", url)
     assert st == 405 and "POST" in hdrs["Allow"]
     assert http_json("GET", web.url + "/nothing/here")[0] == 404
