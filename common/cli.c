@@ -3,11 +3,15 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "health_probe.h"
+#include "listen_addr.h"
 #include "log.h"
 
 const char cli_common_help[] =
@@ -29,6 +33,12 @@ const char cli_group_help[] =
     "  --group-protocol P      consumer group protocol: classic, or consumer (KIP-848, Kafka 4+)\n"
     "                          (env BACKFILL_GROUP_PROTOCOL, default classic)\n";
 
+const char cli_metrics_help[] =
+    "  --metrics ADDR:PORT     serve Prometheus metrics on /metrics and readiness on\n"
+    "                          /healthz (env BACKFILL_METRICS_LISTEN; default off)\n"
+    "  --healthcheck           ask that address's /healthz, exit 0 when ready, 1 when\n"
+    "                          not (with the reason on stderr); what compose runs\n";
+
 static int cli_group_protocol_ok(const char *p)
 {
     return strcmp(p, "classic") == 0 || strcmp(p, "consumer") == 0;
@@ -38,6 +48,30 @@ const char *cli_env(const char *name, const char *dflt)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : dflt;
+}
+
+const char *cli_metrics_listen(const char *flag_value)
+{
+    return flag_value ? flag_value : cli_env("BACKFILL_METRICS_LISTEN", NULL);
+}
+
+int cli_metrics_resolve(const char *program, const char *flag_value, int healthcheck,
+                        const char **listen)
+{
+    struct sockaddr_storage ss;
+    char err[256];
+    int loopback;
+    *listen = cli_metrics_listen(flag_value);
+    if (healthcheck)
+        return health_probe_main(program, *listen);
+    if (!*listen ||
+        listen_addr_parse(flag_value ? "--metrics" : "BACKFILL_METRICS_LISTEN", *listen, &ss,
+                          NULL, &loopback, err, sizeof err) == 0)
+        return CLI_RUN;
+    fprintf(stderr, "%s%s\nTry '%s --help'.\n", err,
+            strstr(err, "ADDR:PORT") ? "" : " (expected ADDR:PORT, [IPv6]:PORT or :PORT)",
+            program);
+    return CLI_EXIT_USAGE;
 }
 
 int cli_env_int(const char *name, int lo, int hi, int *out)

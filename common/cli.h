@@ -9,6 +9,7 @@
  *   --control-topic   BACKFILL_CONTROL_TOPIC     backfill.control (cancellations)
  *   --partitions      BACKFILL_PARTITIONS        12 (for topics this binary creates)
  *   --group-protocol  BACKFILL_GROUP_PROTOCOL    classic (worker and sink only)
+ *   --metrics         BACKFILL_METRICS_LISTEN    off (the long-running binaries)
  *   -v / -q           more / less logging
  *   -h / --help
  *   -V / --version    ours and librdkafka's
@@ -35,6 +36,8 @@ enum cli_opt_id {
     CLI_OPT_PARTITIONS,
     CLI_OPT_CONTROL_TOPIC,
     CLI_OPT_GROUP_PROTOCOL,
+    CLI_OPT_METRICS,
+    CLI_OPT_HEALTHCHECK,
     CLI_OPT_FIRST_FREE = 1100 /* binaries number their own long options from here */
 };
 
@@ -52,10 +55,34 @@ enum cli_opt_id {
  * protocol, classic or consumer (KIP-848). */
 #define CLI_GROUP_LONGOPTS {"group-protocol", required_argument, 0, CLI_OPT_GROUP_PROTOCOL}
 
-/* Help text for the shared options, for each binary's --help; and for the
- * group options, for the binaries that list CLI_GROUP_LONGOPTS. */
+/* For the binaries that serve Prometheus metrics (metrics_http.h): the
+ * address, ADDR:PORT. The binary handles CLI_OPT_METRICS itself and reads
+ * the value through cli_metrics_listen(). */
+#define CLI_METRICS_LONGOPTS                                                            \
+    {"metrics", required_argument, 0, CLI_OPT_METRICS},                                 \
+        {"healthcheck", no_argument, 0, CLI_OPT_HEALTHCHECK}
+
+/* Help text for the shared options, for each binary's --help; for the
+ * group options, for the binaries that list CLI_GROUP_LONGOPTS; for
+ * --metrics, for those that list CLI_METRICS_LONGOPTS. */
 extern const char cli_common_help[];
 extern const char cli_group_help[];
+extern const char cli_metrics_help[];
+
+/* Where to serve metrics: flag_value (the --metrics argument) when not
+ * NULL, else environment variable BACKFILL_METRICS_LISTEN when set and not
+ * empty, else NULL (serve none). Borrowed from argv or environ. */
+const char *cli_metrics_listen(const char *flag_value);
+
+/* After option parsing, for the binaries that list CLI_METRICS_LONGOPTS:
+ * resolves the metrics address (cli_metrics_listen) into *listen (NULL:
+ * none) and checks its form; with --healthcheck (healthcheck != 0) asks
+ * that address's /healthz instead of running (what compose's health checks
+ * do). Returns CLI_RUN to go on; else the exit status: CLI_EXIT_USAGE after
+ * printing why the address is bad, or the health check's own (0 ready, 1
+ * not, 2 no address to ask). */
+int cli_metrics_resolve(const char *program, const char *flag_value, int healthcheck,
+                        const char **listen);
 
 struct cli_common {
     const char *brokers;        /* borrowed from argv or environ */

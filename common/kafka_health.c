@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kafka_lag_metrics.h"
 #include "log.h"
 
 #define HEALTH_MAX_BROKERS 32
@@ -143,23 +144,31 @@ void kafka_health_broker_log(const char *text)
         broker_down(broker, reason);
 }
 
-/* Marks every broker the statistics show connected ("state": "UP") as up. */
+/* Marks every broker the statistics show connected ("state": "UP") as up,
+ * and hands the same parsed report to the lag metrics (which keep only a
+ * group consumer's). One parse per report. */
 static int health_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     json_t *root, *brokers, *b;
     const char *key;
     (void)rk;
     (void)opaque;
-    if (atomic_load(&health_down) == 0)
-        return 0; /* nothing to learn */
+    if (atomic_load(&health_down) == 0 &&
+        (!kafka_lag_metrics_watching() || !memmem(json, len, "\"cgrp\"", 6)))
+        return 0; /* nothing to learn: spare the parse */
     root = json_loadb(json, len, 0, NULL);
-    brokers = root ? json_object_get(root, "brokers") : NULL;
-    json_object_foreach(brokers, key, b) {
-        const char *state = json_string_value(json_object_get(b, "state"));
-        const char *name = json_string_value(json_object_get(b, "nodename"));
-        if (state && name && strcmp(state, "UP") == 0)
-            broker_up(name);
+    if (!root)
+        return 0; /* librdkafka frees json */
+    if (atomic_load(&health_down) > 0) {
+        brokers = json_object_get(root, "brokers");
+        json_object_foreach(brokers, key, b) {
+            const char *state = json_string_value(json_object_get(b, "state"));
+            const char *name = json_string_value(json_object_get(b, "nodename"));
+            if (state && name && strcmp(state, "UP") == 0)
+                broker_up(name);
+        }
     }
+    kafka_lag_metrics_from_stats(root);
     json_decref(root);
     return 0; /* librdkafka frees json */
 }
@@ -184,6 +193,20 @@ int kafka_health_fatal(char *buf, size_t buflen)
         pthread_mutex_lock(&health.lock);
         snprintf(buf, buflen, "%s", health.fatal_text);
         pthread_mutex_unlock(&health.lock);
+    }
+    return 1;
+}
+
+int kafka_health_ready(char *why, size_t whylen)
+{
+    char buf[HEALTH_TEXT + 64];
+    if (kafka_health_fatal(buf, sizeof buf)) {
+        snprintf(why, whylen, "fatal Kafka error: %s", buf);
+        return 0;
+    }
+    if (kafka_health_unreachable(buf, sizeof buf)) {
+        snprintf(why, whylen, "cannot reach Kafka at %s", buf);
+        return 0;
     }
     return 1;
 }

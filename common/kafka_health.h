@@ -11,6 +11,9 @@
  *   fenced static member): logged once with the underlying error and kept,
  *   so that the main loop can stop without committing anything it did not
  *   deliver and exit non-zero.
+ * - Statistics: every handle's report (each KAFKA_HEALTH_STATS_MS) is
+ *   parsed once and also handed to kafka_lag_metrics (a group consumer's
+ *   lag per partition, for the topics the process watches).
  *
  * kafka_conf_new() installs the callbacks on every configuration; they run
  * in whichever thread polls the handle. */
@@ -40,6 +43,11 @@ int kafka_health_fatal(char *buf, size_t buflen);
 /* 1 while some broker is known to be unreachable, with "HOST:PORT: reason"
  * copied to buf (may be NULL); 0 otherwise. Safe from any thread. */
 int kafka_health_unreachable(char *buf, size_t buflen);
+
+/* 1 when this process's Kafka side is healthy (no fatal error, no broker
+ * known unreachable); else 0 with "fatal Kafka error: ..." or "cannot reach
+ * Kafka at HOST:PORT: reason" in why. For /healthz; safe from any thread. */
+int kafka_health_ready(char *why, size_t whylen);
 
 /* Parses librdkafka's broker error text, e.g. "[thrd:...]:
  * 127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed:

@@ -22,6 +22,7 @@
 #include "json_field.h"
 #include "log.h"
 #include "repo_name.h"
+#include "worker_metrics.h"
 
 #define CRED_TOKENS_MAX 64        /* personal tokens in a pool */
 #define CRED_ACCOUNT_KEY_MAX 96
@@ -852,6 +853,8 @@ int cred_pool_release(cred_pool *p, struct cred_lease *lease, const struct gh_pa
         gh_budget_note(&a->budget, page);
         if (page->status == GH_RATE_LIMITED)
             gh_budget_exhausted(&a->budget, page->reset_at, now);
+        if (page->remaining >= 0 || page->status == GH_RATE_LIMITED)
+            wm_budget(a->key, a->budget.remaining, a->budget.reset_at); /* as GitHub said */
     }
     *budget = a->budget;
     pthread_mutex_unlock(&p->mu);

@@ -1,5 +1,6 @@
 /* fetcher: see fetcher.h. A mutex and a condition variable hand one
- * request to the thread and one page back. */
+ * request to the thread and one page back. The thread also counts each
+ * answer and its latency (worker_metrics: atomics, any thread). */
 #include "fetcher.h"
 
 #include <pthread.h>
@@ -7,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isotime.h"
 #include "repo_name.h"
+#include "worker_metrics.h"
 
 enum fetcher_state { FETCHER_IDLE, FETCHER_QUEUED, FETCHER_RUNNING, FETCHER_DONE, FETCHER_QUIT };
 
@@ -36,7 +39,9 @@ static void *fetcher_main(void *arg)
             break;
         f->state = FETCHER_RUNNING;
         pthread_mutex_unlock(&f->mu);
+        double t0 = isotime_mono();
         gh_fetch_page(f->gh, f->token, f->owner, f->name, f->first, f->after, &f->page);
+        wm_github_answer(&f->page, isotime_mono() - t0);
         pthread_mutex_lock(&f->mu);
         memset(f->token, 0, sizeof f->token);
         f->state = FETCHER_DONE;

@@ -15,6 +15,7 @@
 #include "isotime.h"
 #include "job_github.h"
 #include "log.h"
+#include "worker_metrics.h"
 
 #define JOB_ACK_POLL_S 0.002       /* between looks at the acknowledgements */
 #define JOB_FETCH_POLL_S 0.004     /* between looks at a request in flight */
@@ -47,6 +48,8 @@ struct job_run {
     double not_before;         /* wall-clock seconds */
     char fail_reason[GH_REASON_MAX]; /* set once the job failed */
     int fail_dlq;
+    enum wm_fail fail_class;   /* the failure's metrics label */
+    int counted;               /* counted as started (wm_job_started) */
     /* Published, waiting for acknowledgement and commit: */
     struct checkpoint pending;
     int pending_final;         /* commit offset + 1: the job ends */
@@ -113,6 +116,8 @@ void job_run_free(job_run *jr)
     if (!jr)
         return;
     job_gh_abandon(&jr->gh); /* the slot's fetcher must be idle for the next job */
+    if (jr->counted)
+        wm_job_released();
     rd_kafka_message_destroy(jr->msg);
     free(jr);
 }
@@ -175,6 +180,7 @@ static job_run *job_run_poison(struct worker_ctx *ctx, struct publisher_tally *t
     rd_kafka_resp_err_t err;
     log_warn("poison message at %s[%d]@%lld: %s; sending it to %s", info.src_topic,
              (int)msg->partition, (long long)msg->offset, why, ctx->dlq_topic);
+    wm_poison();
     int64_t mark = tally->failed;
     if (publisher_send_dlq(ctx->ob, tally, ctx->dlq_topic, msg, &info) != 0 ||
         publisher_check(ctx->ob, tally, ctx->ack_timeout_ms, mark) != 0)
@@ -209,6 +215,8 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
         return job_run_poison(ctx, tally, msg, err);
     }
     jr->phase = JOB_LOAD;
+    jr->counted = 1;
+    wm_job_started();
     return jr;
 }
 
@@ -413,6 +421,10 @@ static enum job_step job_commit_step(job_run *jr)
     jr->not_before = jr->then_not_before;
     if (jr->pending_final) {
         job_log_end(jr);
+        if (jr->fail_reason[0])
+            wm_job_failed(jr->fail_class);
+        else
+            wm_job_completed();
         return JOB_STEP_DONE;
     }
     return jr->not_before > job_now() ? JOB_STEP_WAIT : JOB_STEP_AGAIN;
@@ -478,6 +490,7 @@ static enum job_step job_wait_rate_limit(job_run *jr, time_t until, const char *
     char retry_at[ISOTIME_LEN + 1];
 
     isotime_format(until, retry_at);
+    wm_rate_limit_wait((double)until - job_now());
     log_warn("%s: %s; waiting until %s (status paused, still polling Kafka)", jr->job.key, why,
              retry_at);
     next.seq = jr->seq;
@@ -537,6 +550,7 @@ static enum job_step job_publish_chunk(job_run *jr, const struct pager *before, 
     }
     log_debug("%s: chunk %d queued, %d/%d PRs", jr->job.key, next.chunk, jr->pager.fetched,
               jr->job.max_prs);
+    wm_page_accepted((int)n);
     jr->pager_before = *before;
     return job_published(jr, &next, jr->pager.done, JOB_FETCH, jr->pager.done ? JOB_END : JOB_FETCH,
                          pause > 0 && !jr->pager.done ? job_now() + pause : 0);
@@ -568,8 +582,10 @@ static enum job_step job_fetch(job_run *jr)
     struct gh_decision d;
     enum job_step st;
 
-    if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d))
+    if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d)) {
+        wm_rate_limit_wait(jr->gh.later_s); /* the pace (or a credential being readied) */
         return job_wait(jr, jr->gh.later_s > JOB_FETCH_POLL_S ? jr->gh.later_s : JOB_FETCH_POLL_S);
+    }
     if (d.answered && d.verdict != GH_ACCEPT)
         jr->cp.requests++; /* an accepted page is counted with its chunk */
     switch (d.verdict) {
@@ -581,9 +597,13 @@ static enum job_step job_fetch(job_run *jr)
         break;
     case GH_RETRY:
         log_warn("%s: %s", jr->job.key, d.reason);
+        if (page.status == GH_SECONDARY_LIMIT || page.status == GH_RATE_LIMITED)
+            wm_rate_limit_wait(d.wait_ms / 1000.0);
         st = job_wait(jr, d.wait_ms / 1000.0);
         break;
     case GH_FAIL:
+        /* not answered: the credentials said no one can see the repository */
+        jr->fail_class = d.answered ? wm_fail_for(page.status) : WM_FAIL_NO_CREDENTIAL;
         st = job_fail(jr, d.reason, d.to_dlq);
         break;
     case GH_SEND: /* never with a decision to act on; look again */
@@ -603,6 +623,7 @@ enum job_step job_run_step(job_run *jr)
         cancels_hit(jr->ctx->cancels, jr->job.key, jr->job.ts)) {
         log_info("%s backfill=%s cancelled at chunk %d, %d PRs stored", jr->job.key, jr->job.id,
                  jr->cp.chunk, jr->cp.fetched);
+        jr->fail_class = WM_FAIL_CANCELLED;
         return job_fail(jr, "cancelled", 0);
     }
     switch (jr->phase) {

@@ -28,9 +28,13 @@
 #include "kafka.h"
 #include "kafka_group.h"
 #include "kafka_health.h"
+#include "kafka_lag_metrics.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "publisher.h"
 #include "pauses.h"
+#include "worker_metrics.h"
 
 enum {
     OPT_GROUP = CLI_OPT_FIRST_FREE,
@@ -67,6 +71,8 @@ struct consumer_opts {
     int rate_limit_reserve, secondary_wait_ms, jobs; /* reserve -1: from the concurrency */
     int pace_points, pace_concurrency;
     int print_query; /* --print-query: print the GraphQL document and exit */
+    const char *metrics; /* borrowed: --metrics ADDR:PORT, or NULL = no metrics server */
+    int healthcheck;     /* --healthcheck: ask /healthz and exit */
 };
 
 #define MAX_JOBS 16
@@ -92,6 +98,13 @@ struct consumer_state {
 };
 
 #define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
+
+/* What /healthz reads from the metrics server's thread: written by the
+ * main thread (the rebalance hooks, the loop), hence atomics. */
+static atomic_int health_assigned;     /* partitions of the jobs topic we own */
+static atomic_int health_joined;       /* an assignment came (even an empty one), not lost since */
+static atomic_int health_creds_usable; /* as the loop last saw cred_pool_usable */
+static const char *health_group;       /* borrowed, set before the server starts */
 
 static volatile sig_atomic_t stop_requested; /* first SIGTERM/SIGINT: stop at the chunk boundary */
 static atomic_int abort_requested; /* second one: cancel the GitHub request in flight (read by
@@ -154,6 +167,9 @@ static void usage(FILE *f)
             "  --secondary-wait-ms N   wait after a secondary rate limit without retry-after\n"
             "                          (env BACKFILL_SECONDARY_WAIT_MS, default 60000)\n"
             "  --print-query           print the GraphQL document sent to GitHub and exit\n"
+            "Metrics (/healthz says ready once the worker is in its group, with Kafka reachable\n"
+            "and a usable GitHub credential):\n"
+            "%s"
             "\n"
             "%s"
             "\n"
@@ -162,7 +178,7 @@ static void usage(FILE *f)
             "Exit status: 0 after a clean shutdown, 1 on a runtime failure (a fatal Kafka error\n"
             "included: nothing more is committed, the partitions move on), 2 on a usage error.\n",
             cli_group_help, DEFAULT_PACE_POINTS, GH_PACE_POINTS_PER_MINUTE,
-            DEFAULT_PACE_CONCURRENCY, GH_PACE_CONCURRENCY, cli_common_help);
+            DEFAULT_PACE_CONCURRENCY, GH_PACE_CONCURRENCY, cli_metrics_help, cli_common_help);
 }
 
 static int consumer_option(int c, const char *arg, void *ctx)
@@ -188,6 +204,8 @@ static int consumer_option(int c, const char *arg, void *ctx)
     case 'j': return cli_parse_int("--jobs", arg, 1, MAX_JOBS, &o->jobs);
     case OPT_SECONDARY_WAIT: return cli_parse_int("--secondary-wait-ms", arg, 0, 3600000, &o->secondary_wait_ms);
     case OPT_PRINT_QUERY: o->print_query = 1; return 0;
+    case CLI_OPT_METRICS: o->metrics = arg; return 0;
+    case CLI_OPT_HEALTHCHECK: o->healthcheck = 1; return 0;
     default: return -1;
     }
 }
@@ -198,6 +216,7 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     static const struct option longopts[] = {
         CLI_LONGOPTS,
         CLI_GROUP_LONGOPTS,
+        CLI_METRICS_LONGOPTS,
         {"group", required_argument, 0, 'G'},
         {"github-url", required_argument, 0, OPT_URL},
         {"token-file", required_argument, 0, OPT_TOKEN_FILE},
@@ -236,6 +255,9 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
         cli_env_int("BACKFILL_PACE_CONCURRENCY", 0, 100000, &o->pace_concurrency))
         return CLI_EXIT_USAGE;
     if ((rc = cli_parse(&o->common, &spec, argc, argv)) != CLI_RUN)
+        return rc;
+    if ((rc = cli_metrics_resolve("backfill-consumer", o->metrics, o->healthcheck,
+                                  &o->metrics)) != CLI_RUN)
         return rc;
     if (o->print_query) {
         fputs(gh_query_document(), stdout);
@@ -338,6 +360,7 @@ static void update_share(struct consumer_state *cs, rd_kafka_t *rk)
     for (int i = 0; i < a->cnt; i++)
         mine += strcmp(a->elems[i].topic, cs->jobs_topic.name) == 0;
     rd_kafka_topic_partition_list_destroy(a);
+    atomic_store(&health_assigned, mine);
     cred_pool_set_share(cs->creds, cs->jobs_topic.found > 0 ? (double)mine / cs->jobs_topic.found
                                                             : 0, cs->njobs);
 }
@@ -348,6 +371,7 @@ static void after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partiti
 {
     struct consumer_state *cs = ctx; /* borrowed */
     int found = kafka_topic_partitions(rk, cs->jobs_topic.name, 2000);
+    atomic_store(&health_joined, 1);
     if (found > 0)
         cs->jobs_topic.found = found;
     warn_jobs_partitions(cs);
@@ -363,6 +387,8 @@ static void before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_li
                           int lost)
 {
     struct consumer_state *cs = ctx; /* borrowed */
+    if (lost)
+        atomic_store(&health_joined, 0); /* out of the group until the next assignment */
     for (int i = 0; i < parts->cnt; i++) {
         int slot = job_on(cs, parts->elems[i].topic, parts->elems[i].partition);
         if (slot >= 0)
@@ -489,6 +515,7 @@ static int run(struct consumer_state *cs)
         cancels_poll(cs->ctl);
         if (cred_pool_usable(cs->creds) != cs->creds_usable) {
             cs->creds_usable = !cs->creds_usable; /* none left: pause all; back: resume */
+            atomic_store(&health_creds_usable, cs->creds_usable);
             update_pauses(cs, NULL);
             for (int i = 0; cs->creds_usable && i < cs->njobs; i++)
                 if (cs->jobs[i])
@@ -502,6 +529,53 @@ static int run(struct consumer_state *cs)
         if (cs->jobs[i])
             stop_job(cs, i, fatal ? "fatal Kafka error" : "shutting down", fatal);
     return fatal ? 1 : 0;
+}
+
+/* /healthz (metrics_http.h; runs in the server's thread, reads atomics
+ * and kafka_health's own locked state only). Ready when no fatal Kafka
+ * error happened, no broker is known unreachable, a GitHub credential is
+ * usable, and the worker is in its group: owning a partition of the jobs
+ * topic, or joined without one (a sixth worker on five partitions is
+ * healthy and idle: restarting it would change nothing). */
+static int consumer_health(void *ctx, char *why, size_t len)
+{
+    (void)ctx;
+    if (!kafka_health_ready(why, len))
+        return 0;
+    if (!atomic_load(&health_creds_usable)) {
+        snprintf(why, len, "no valid GitHub credential");
+        return 0;
+    }
+    if (atomic_load(&health_assigned) == 0 && !atomic_load(&health_joined) &&
+        !kafka_lag_metrics_group_joined()) {
+        snprintf(why, len, "not yet a member of group %s", health_group);
+        return 0;
+    }
+    return 1;
+}
+
+/* Registers what the worker reports and starts the metrics server when
+ * --metrics asked for one. 0, or -1 after logging why (a port in use). */
+static int start_metrics(const struct consumer_opts *o, struct metrics_http **server)
+{
+    char err[512];
+    *server = NULL;
+    if (wm_init() == 0)
+        metrics_build_info(metrics_default(), "backfill-consumer", BACKFILL_VERSION,
+                           rd_kafka_version_str());
+    kafka_lag_metrics_watch(o->common.jobs_topic);
+    if (!o->metrics)
+        return 0;
+    health_group = o->group;
+    *server = metrics_http_start(o->metrics, metrics_default(), consumer_health, NULL, err,
+                                 sizeof err);
+    if (!*server) {
+        log_error("cannot serve metrics on %s: %s", o->metrics, err);
+        return -1;
+    }
+    log_info("serving metrics on http://%s/metrics (port %d)", o->metrics,
+             metrics_http_port(*server));
+    return 0;
 }
 
 /* glibc gives each thread that allocates its own arena; with a fetcher
@@ -541,6 +615,7 @@ int main(int argc, char **argv)
                               .jobs = DEFAULT_JOBS, .pace_points = DEFAULT_PACE_POINTS,
                               .pace_concurrency = DEFAULT_PACE_CONCURRENCY};
     struct consumer_state cs;
+    struct metrics_http *server = NULL; /* owned */
     char err[1024];
     int rc = 1, pr;
 
@@ -554,8 +629,14 @@ int main(int argc, char **argv)
         return pr;
     }
     srand((unsigned)(isotime_now_ms() ^ getpid()));
+    atomic_store(&health_creds_usable, 1);
+    if (start_metrics(&o, &server)) { /* before any thread that counts */
+        cli_common_free(&o.common);
+        return 1;
+    }
     cs.creds = load_credentials(&o);
     if (!cs.creds) {
+        metrics_http_stop(server);
         cli_common_free(&o.common);
         return 2;
     }
@@ -635,6 +716,7 @@ int main(int argc, char **argv)
     rc = run(&cs);
     log_info("leaving group %s", o.group);
 done:
+    metrics_http_stop(server); /* its health callback reads only atomics and kafka_health */
     if (cs.ctx.consumer) {
         if (kafka_group_close(cs.ctx.consumer, GROUP_CLOSE_MS))
             rd_kafka_destroy_flags(cs.ctx.consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);

@@ -47,6 +47,7 @@ packages=(
     procps  # ps/pgrep for the test helpers
     docker-compose  # parses compose.yaml in the tests (`config`; no engine needed)
     chromium chromium-driver  # the browser tests of backfill-web (selenium drives them)
+    prometheus  # scrapes a run in the metrics test; promtool checks every /metrics
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -61,13 +61,21 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     ctest --test-dir build-asan -L unit --output-on-failure
     step "integration tests under ASan/UBSan"
     # (the compose stack runs the image's own build, not these binaries: once is enough;
-    # twenty consumers run the same code as one, for 80 s: also once)
+    # twenty consumers run the same code as one, for 80 s: also once; the
+    # Prometheus run scrapes what test_33 and test_34 check here, and runs
+    # under TSan below)
     BACKFILL_BIN=$root/build-asan/bin "$py" -m pytest -q -p no:cacheprovider tests/integration \
         --deselect tests/integration/test_24_compose_stack.py \
+        --deselect tests/integration/test_35_prometheus.py \
         --deselect tests/integration/test_32_credentials.py::test_twenty_consumers_keep_to_the_secondary_limits
     unset ASAN_OPTIONS UBSAN_OPTIONS
     step "build with ThreadSanitizer"
     bash scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DBACKFILL_TSAN=ON
+    step "metrics unit test under ThreadSanitizer"
+    # the registry's lock-free updates from 4 threads beside a rendering
+    # thread, and the metrics HTTP server's thread
+    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+        build-tsan/bin/test_metrics >/dev/null
     step "worker tests under ThreadSanitizer, 4 jobs per worker"
     # The pipeline and fatal-error tests with every worker running 4 jobs
     # at once: the main loop and 4 fetcher threads per process.
@@ -86,6 +94,12 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
         BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
         tests/integration/test_30_web_api.py
+    step "metrics under ThreadSanitizer"
+    # every binary's metrics server thread scraped by a real Prometheus while
+    # the fetchers, the sink's loop and librdkafka's statistics update it
+    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+        BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
+        tests/integration/test_35_prometheus.py
     step "unit tests under valgrind"
     for t in build/bin/test_*; do
         [[ $(basename "$t") == test_pg_writer ]] && continue

@@ -59,6 +59,19 @@ int pgw_ok(pgw *w)
     return w && pgwc_ok(&w->conn);
 }
 
+const char *pgw_table_name(int table)
+{
+    static const char *const names[PGW_NTABLES] = {"repositories", "contributors",
+                                                   "pull_requests"};
+
+    return table >= 0 && table < PGW_NTABLES ? names[table] : NULL;
+}
+
+void pgw_committed_rows(const pgw *w, int64_t rows[PGW_NTABLES])
+{
+    memcpy(rows, w->committed_rows, sizeof w->committed_rows);
+}
+
 int pgw_commit_pending(const pgw *w)
 {
     return w && pgwp_pending(&w->pipe);
@@ -253,7 +266,8 @@ int pgw_commit_poll(pgw *w, int wait, char *errstr, size_t errlen)
         snprintf(errstr, errlen, "pgw_commit_poll: no commit in flight");
         return PGW_EDB;
     }
-    rc = pgwp_poll(&w->pipe, &w->conn, wait, w->on_skip, w->skip_ctx, errstr, errlen);
+    rc = pgwp_poll(&w->pipe, &w->conn, wait, w->on_skip, w->skip_ctx, w->committed_rows,
+                   errstr, errlen);
     if (rc == 1)
         return 1;
     if (rc != PGW_OK)

@@ -52,6 +52,17 @@ enum {
 
 typedef struct pgw pgw;
 
+/* The tables whose written rows a committed batch counts (for the sink's
+ * metrics): the three an upsert of one statement per batch writes. The
+ * backfill state and chunk rows are written by a statement whose answer
+ * is not a row count, so they are not counted. */
+enum pgw_table {
+    PGW_TABLE_REPOSITORIES = 0,
+    PGW_TABLE_CONTRIBUTORS,
+    PGW_TABLE_PULL_REQUESTS,
+    PGW_NTABLES
+};
+
 /* Told about an event the database refused when its batch was written (a
  * value Postgres rejects, a constraint violated): event is the 0-based
  * index of its pgw_apply call in that batch, why the reason. Its writes
@@ -136,6 +147,16 @@ int pgw_commit_start(pgw *w, char *errstr, size_t errlen);
  * batch begun meanwhile is lost too (pgw_rollback). Also PGW_EDB when
  * nothing is in flight. wait != 0 blocks until the outcome is known. */
 int pgw_commit_poll(pgw *w, int wait, char *errstr, size_t errlen);
+
+/* The table's name as Postgres knows it ("pull_requests"), for table in
+ * enum pgw_table; NULL otherwise. */
+const char *pgw_table_name(int table);
+
+/* Rows of each table (enum pgw_table) the last batch pgw_commit_poll
+ * reported committed (PGW_OK) inserted or changed: an upsert that found a
+ * row as it was (a replayed or stale event) counts nothing, and neither
+ * does an event Postgres refused. All zero before the first commit. */
+void pgw_committed_rows(const pgw *w, int64_t rows[PGW_NTABLES]);
 
 /* 1 while a pgw_commit_start is in flight, else 0. */
 int pgw_commit_pending(const pgw *w);

@@ -46,6 +46,7 @@ struct pgw {
     enum pgw_state state;  /* pg_writer.c's, as are the two below */
     pgw_skip_fn *on_skip;  /* borrowed, or NULL */
     void *skip_ctx;        /* borrowed */
+    int64_t committed_rows[PGW_NTABLES]; /* the last committed batch's, per table */
 };
 
 /* Defined in pgw_events.c. Validate data (borrowed) completely, write the

@@ -24,6 +24,7 @@
 #include "pgw_pipe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int pgwp_send(struct pgw_pipe *p, struct pgw_conn *c, struct pgw_stage *s, char *errstr,
@@ -41,17 +42,25 @@ int pgwp_send(struct pgw_pipe *p, struct pgw_conn *c, struct pgw_stage *s, char 
     p->nq = 0;
     p->q_failed = 0;
     p->q_err[0] = '\0';
+    memset(p->rows, 0, sizeof p->rows);
     p->pending = 1;
     return PGW_OK;
 }
 
-/* One result of the pipeline: notes the first failure. */
-static void take(struct pgw_pipe *p, const struct pgw_conn *c, const PGresult *r)
+/* One result of the pipeline: counts the rows a write changed, notes
+ * the first failure. */
+static void take(struct pgw_pipe *p, const struct pgw_conn *c, PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     int own = p->nq >= p->q_lo && p->nq < p->q_hi;
 
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || p->q_failed)
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        int table = own ? pgws_statement_table(&p->fly, 0, p->fly.n, p->nq - p->q_lo) : -1;
+        if (table >= 0)
+            p->rows[table] += strtoll(PQcmdTuples(r), NULL, 10);
+        return;
+    }
+    if (p->q_failed)
         return;
     pgwc_error(c, r, own ? "batch write" : "savepoint or offsets", p->q_err, sizeof p->q_err);
     p->q_failed = own && pgwc_is_data_error(c, r) ? PGW_EBADEVENT : PGW_EDB;
@@ -84,7 +93,7 @@ static int read_pipeline(struct pgw_pipe *p, struct pgw_conn *c, int wait, char 
 }
 
 int pgwp_poll(struct pgw_pipe *p, struct pgw_conn *c, int wait, pgw_skip_fn *on_skip, void *ctx,
-              char *errstr, size_t errlen)
+              int64_t rows[PGW_NTABLES], char *errstr, size_t errlen)
 {
     int rc;
 
@@ -96,10 +105,11 @@ int pgwp_poll(struct pgw_pipe *p, struct pgw_conn *c, int wait, pgw_skip_fn *on_
         return 1;
     p->pending = 0;
     if (rc == 0 && p->q_failed == PGW_EBADEVENT) {
-        /* as if each event had been written alone */
+        /* as if each event had been written alone: only those rows count */
+        memset(p->rows, 0, sizeof p->rows);
         if (pgwc_cmd(c, "ROLLBACK TO SAVEPOINT pgw_batch", "rollback to savepoint", errstr,
                      errlen) ||
-            pgws_write_each(c, &p->fly, on_skip, ctx, errstr, errlen) ||
+            pgws_write_each(c, &p->fly, on_skip, ctx, p->rows, errstr, errlen) ||
             pgws_offsets(c, 0, &p->fly, errstr, errlen))
             rc = PGW_EDB;
     } else if (rc == 0 && p->q_failed) {
@@ -110,6 +120,8 @@ int pgwp_poll(struct pgw_pipe *p, struct pgw_conn *c, int wait, pgw_skip_fn *on_
         rc = pgwc_commit(c, errstr, errlen);
     if (rc != PGW_OK)
         pgwc_rollback(c);
+    else
+        memcpy(rows, p->rows, sizeof p->rows);
     pgws_batch_clear(&p->fly);
     return rc == PGW_OK ? PGW_OK : PGW_EDB;
 }

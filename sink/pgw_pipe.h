@@ -20,6 +20,7 @@ struct pgw_pipe {
     size_t q_lo, q_hi;    /* the batch's own writes among them: [q_lo, q_hi) */
     int q_failed;         /* 0, or PGW_EBADEVENT / PGW_EDB: how the pipeline failed */
     char q_err[512];      /* why */
+    int64_t rows[PGW_NTABLES]; /* rows its writes inserted or changed so far, per table */
 };
 
 /* Sends the batch staged in s (inside the open transaction; nothing in
@@ -32,11 +33,13 @@ int pgwp_send(struct pgw_pipe *p, struct pgw_conn *c, struct pgw_stage *s, char 
 /* The outcome of the batch in flight. 1: not known yet (only when
  * wait == 0). PGW_OK: committed; events the database refused were
  * written again one by one without them, and reported to on_skip (may be
- * NULL; ctx is handed to it) with their index in that batch. PGW_EDB: not
- * committed (outcome unknown if the connection died); the transaction is
- * rolled back. Either way nothing is in flight afterwards. */
+ * NULL; ctx is handed to it) with their index in that batch; rows (enum
+ * pgw_table) is set to the rows the batch inserted or changed. PGW_EDB:
+ * not committed (outcome unknown if the connection died); the transaction
+ * is rolled back, rows untouched. Either way nothing is in flight
+ * afterwards. */
 int pgwp_poll(struct pgw_pipe *p, struct pgw_conn *c, int wait, pgw_skip_fn *on_skip, void *ctx,
-              char *errstr, size_t errlen);
+              int64_t rows[PGW_NTABLES], char *errstr, size_t errlen);
 
 /* 1 while a batch is in flight, else 0. */
 int pgwp_pending(const struct pgw_pipe *p);

@@ -227,43 +227,76 @@ static long progress_rounds(const struct pgw_batch *b, size_t from, size_t to)
     return best;
 }
 
-/* Runs prepared statement stmt now, or queues it when pipe is set. */
-static int run(struct pgw_conn *c, int pipe, const char *what, const char *stmt, int nparams,
-               const char *const *params, char *errstr, size_t errlen)
+/* Does [from, to) of b hold a pull_requests event? */
+static int range_has_prs(const struct pgw_batch *b, size_t from, size_t to)
 {
+    size_t i;
+
+    for (i = from; i < to; i++)
+        if (b->kinds[i] == PGW_KIND_HEAD)
+            return 1;
+    return 0;
+}
+
+int pgws_statement_table(const struct pgw_batch *b, size_t from, size_t to, size_t stmt)
+{
+    /* write_range's order: repositories, then contributors and
+     * pull_requests if there are pull requests, then the progress rounds */
+    if (stmt == 0)
+        return PGW_TABLE_REPOSITORIES;
+    if (stmt <= 2 && range_has_prs(b, from, to))
+        return stmt == 1 ? PGW_TABLE_CONTRIBUTORS : PGW_TABLE_PULL_REQUESTS;
+    return -1;
+}
+
+/* Runs prepared statement stmt now, or queues it when pipe is set. Run
+ * now, the rows it inserted or changed are added to *rows (may be NULL). */
+static int run(struct pgw_conn *c, int pipe, const char *what, const char *stmt, int nparams,
+               const char *const *params, int64_t *rows, char *errstr, size_t errlen)
+{
+    PGresult *r = NULL;
+    int rc;
+
     if (pipe)
         return pgwc_send(c, what, stmt, nparams, params, errstr, errlen);
-    return pgwc_exec(c, what, stmt, nparams, params, NULL, errstr, errlen);
+    rc = pgwc_exec(c, what, stmt, nparams, params, &r, errstr, errlen);
+    if (rc == PGW_OK && rows)
+        *rows += strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
 }
 
 /* Writes (or queues, pipe) the statements for the staged events [from,
- * to) of b; *n counts them. Run now, a refused one is PGW_EBADEVENT. */
+ * to) of b; *n counts them. Run now, a refused one is PGW_EBADEVENT, and
+ * rows (enum pgw_table; NULL when pipe) gets what each statement wrote
+ * (pgws_statement_table says which is which when queued). */
 static int write_range(struct pgw_conn *c, int pipe, const struct pgw_batch *b, size_t from,
-                       size_t to, size_t *n, char *errstr, size_t errlen)
+                       size_t to, size_t *n, int64_t *rows, char *errstr, size_t errlen)
 {
     char lo[24], hi[24], k[24];
     const char *p[3] = {lo, hi, k};
     long round, rounds = progress_rounds(b, from, to);
-    int prs = 0, rc;
-    size_t i;
+    int prs = range_has_prs(b, from, to), rc;
 
-    for (i = from; i < to; i++)
-        prs |= b->kinds[i] == PGW_KIND_HEAD;
     snprintf(lo, sizeof lo, "%zu", from);
     snprintf(hi, sizeof hi, "%zu", to);
     *n = 0;
-    if ((rc = run(c, pipe, "repository upsert", PGW_SQL_REPOS, 2, p, errstr, errlen)))
+    if ((rc = run(c, pipe, "repository upsert", PGW_SQL_REPOS, 2, p,
+                  rows ? &rows[PGW_TABLE_REPOSITORIES] : NULL, errstr, errlen)))
         return rc;
     ++*n;
-    if (prs && (rc = run(c, pipe, "contributors upsert", PGW_SQL_CONTRIBS, 2, p, errstr, errlen)))
+    if (prs && (rc = run(c, pipe, "contributors upsert", PGW_SQL_CONTRIBS, 2, p,
+                         rows ? &rows[PGW_TABLE_CONTRIBUTORS] : NULL, errstr, errlen)))
         return rc;
     *n += prs;
-    if (prs && (rc = run(c, pipe, "pull_requests upsert", PGW_SQL_PRS, 2, p, errstr, errlen)))
+    if (prs && (rc = run(c, pipe, "pull_requests upsert", PGW_SQL_PRS, 2, p,
+                         rows ? &rows[PGW_TABLE_PULL_REQUESTS] : NULL, errstr, errlen)))
         return rc;
     *n += prs;
     for (round = 1; round <= rounds; round++) {
         snprintf(k, sizeof k, "%ld", round);
-        if ((rc = run(c, pipe, "backfill state upsert", PGW_SQL_PROGRESS, 3, p, errstr, errlen)))
+        if ((rc = run(c, pipe, "backfill state upsert", PGW_SQL_PROGRESS, 3, p, NULL, errstr,
+                      errlen)))
             return rc;
         ++*n;
     }
@@ -281,25 +314,27 @@ int pgws_send_events(struct pgw_conn *c, const struct pgw_batch *b, size_t *nsen
     if (i == b->n) /* nothing staged */
         return PGW_OK;
     if (pgwc_send_sql(c, "savepoint", "SAVEPOINT pgw_batch", errstr, errlen) ||
-        write_range(c, 1, b, 0, b->n, &n, errstr, errlen))
+        write_range(c, 1, b, 0, b->n, &n, NULL, errstr, errlen))
         return PGW_EDB;
     *nsent = n + 1;
     return PGW_OK;
 }
 
 /* Staged event ev of b alone under savepoint pgw_ev (opened, or, sp set,
- * released and opened again); on PGW_EBADEVENT its writes are undone. */
+ * released and opened again); on PGW_EBADEVENT its writes are undone.
+ * rows: what its statements wrote (enum pgw_table), counted from zero. */
 static int write_one(struct pgw_conn *c, const struct pgw_batch *b, size_t ev, int sp,
-                     char *errstr, size_t errlen)
+                     int64_t rows[PGW_NTABLES], char *errstr, size_t errlen)
 {
     char why[256];
     size_t n;
     int rc;
 
+    memset(rows, 0, PGW_NTABLES * sizeof *rows);
     if (pgwc_cmd(c, sp ? "RELEASE SAVEPOINT pgw_ev; SAVEPOINT pgw_ev" : "SAVEPOINT pgw_ev",
                  "savepoint", errstr, errlen))
         return PGW_EDB;
-    rc = write_range(c, 0, b, ev, ev + 1, &n, errstr, errlen);
+    rc = write_range(c, 0, b, ev, ev + 1, &n, rows, errstr, errlen);
     if (rc == PGW_EBADEVENT &&
         pgwc_cmd(c, "ROLLBACK TO SAVEPOINT pgw_ev", "rollback to savepoint", why, sizeof why)) {
         snprintf(errstr, errlen, "%s", why);
@@ -309,16 +344,17 @@ static int write_one(struct pgw_conn *c, const struct pgw_batch *b, size_t ev, i
 }
 
 int pgws_write_each(struct pgw_conn *c, const struct pgw_batch *b, pgw_skip_fn *on_skip,
-                    void *ctx, char *errstr, size_t errlen)
+                    void *ctx, int64_t rows[PGW_NTABLES], char *errstr, size_t errlen)
 {
     char why[512];
+    int64_t ev_rows[PGW_NTABLES];
     size_t ev;
-    int rc, sp = 0;
+    int rc, sp = 0, t;
 
     for (ev = 0; ev < b->n; ev++) {
         if (!b->kinds[ev])
             continue;
-        rc = write_one(c, b, ev, sp, why, sizeof why);
+        rc = write_one(c, b, ev, sp, ev_rows, why, sizeof why);
         sp = 1;
         if (rc == PGW_EDB) {
             snprintf(errstr, errlen, "%s", why);
@@ -326,6 +362,9 @@ int pgws_write_each(struct pgw_conn *c, const struct pgw_batch *b, pgw_skip_fn *
         }
         if (rc == PGW_EBADEVENT && on_skip)
             on_skip(ctx, ev, why);
+        if (rc == PGW_OK)
+            for (t = 0; t < PGW_NTABLES; t++)
+                rows[t] += ev_rows[t];
     }
     return PGW_OK;
 }
@@ -342,7 +381,7 @@ int pgws_offsets(struct pgw_conn *c, int pipe, const struct pgw_batch *b, char *
         snprintf(pb, sizeof pb, "%d", b->offs[i].partition);
         snprintf(ob, sizeof ob, "%lld", (long long)b->offs[i].next);
         /* no savepoint covers it: any failure loses the batch */
-        if (run(c, pipe, "storing offset", PGW_SQL_OFFSET_SET, 4, p, errstr, errlen))
+        if (run(c, pipe, "storing offset", PGW_SQL_OFFSET_SET, 4, p, NULL, errstr, errlen))
             return PGW_EDB;
     }
     return PGW_OK;

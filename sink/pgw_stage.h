@@ -103,10 +103,17 @@ int pgws_send_events(struct pgw_conn *c, const struct pgw_batch *b, size_t *nsen
 
 /* Writes each staged event of b alone, under its own savepoint; an event
  * the database refuses is undone and reported to on_skip (may be NULL;
- * ctx is handed to it) with its index. PGW_OK, or PGW_EDB (the
- * transaction is lost). */
+ * ctx is handed to it) with its index. Adds the rows the events that
+ * landed inserted or changed to rows (enum pgw_table). PGW_OK, or PGW_EDB
+ * (the transaction is lost). */
 int pgws_write_each(struct pgw_conn *c, const struct pgw_batch *b, pgw_skip_fn *on_skip,
-                    void *ctx, char *errstr, size_t errlen);
+                    void *ctx, int64_t rows[PGW_NTABLES], char *errstr, size_t errlen);
+
+/* The table (enum pgw_table) whose rows the stmt-th statement (0-based)
+ * that writes the staged events [from, to) of b inserts or changes, so
+ * that its command tag counts them; -1 for a statement whose answer is
+ * not such a count (the progress rounds) or past the last one. */
+int pgws_statement_table(const struct pgw_batch *b, size_t from, size_t to, size_t stmt);
 
 /* The offset upserts of b: queued (pipe != 0, pipeline mode) or run now.
  * PGW_OK or PGW_EDB. */

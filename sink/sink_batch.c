@@ -34,6 +34,7 @@
 #include "kafka_group.h"
 #include "kafka_health.h"
 #include "log.h"
+#include "sink_metrics.h"
 
 #define SINK_MAX_PARTITIONS 4096
 #define SINK_BACKOFF_FIRST_MS 500
@@ -44,6 +45,7 @@
 struct sink_pos {
     int32_t partition;
     int64_t offset;
+    enum sm_type type; /* for the metrics, when Postgres refuses it */
 };
 
 struct sink {
@@ -61,6 +63,7 @@ struct sink {
     double retry_at;
     double down_since;         /* isotime_mono() when Postgres went away */
     int64_t applied, skipped;  /* totals, for the log */
+    struct sm_tally tally;     /* the open batch's events by type and outcome (metrics) */
     struct sink_pos *evpos;    /* owned: per pgw_apply call of the batch, where it came from */
     size_t nevpos, evpos_cap;
     /* the batch whose commit is in flight (pgw_commit_start) */
@@ -68,6 +71,8 @@ struct sink {
     struct sink_pos *fly_evpos; /* owned: evpos of that batch */
     size_t fly_nevpos, fly_evpos_cap;
     int fly_events;
+    struct sm_tally fly_tally; /* its events by type and outcome */
+    double fly_started;        /* isotime_mono() when its writes were sent */
     char fly_ranges[1024];     /* its offsets, for the debug log */
     int settling;              /* inside pgw_commit_poll: skips are the in-flight batch's */
     struct kafka_group_hooks group_hooks; /* what the sink does around a rebalance */
@@ -80,6 +85,7 @@ static void sink_reset_batch(sink *s)
     s->in_batch = 0;
     s->batch_events = 0;
     s->nevpos = 0;
+    memset(&s->tally, 0, sizeof s->tally);
     for (int i = 0; i < SINK_MAX_PARTITIONS; i++)
         s->next[i] = -1;
 }
@@ -130,6 +136,7 @@ static void sink_forget_fly(sink *s)
         rd_kafka_topic_partition_list_destroy(s->fly_offsets);
     s->fly_offsets = NULL;
     s->fly_nevpos = 0;
+    memset(&s->fly_tally, 0, sizeof s->fly_tally);
 }
 
 /* Waits (or, !wait, looks) for the outcome of the commit in flight, if
@@ -149,6 +156,10 @@ static int sink_settle(sink *s, int wait)
     if (rc == 1)
         return 1;
     if (rc == PGW_OK) {
+        int64_t rows[PGW_NTABLES];
+        pgw_committed_rows(s->db, rows);
+        sm_batch_committed(&s->fly_tally, s->fly_events, isotime_mono() - s->fly_started, rows);
+        sm_set_postgres_ok(1, NULL);
         log_debug("committed a batch of %d events: offsets%s", s->fly_events, s->fly_ranges);
         if (s->fly_offsets && s->fly_offsets->cnt > 0)
             rd_kafka_commit(s->rk, s->fly_offsets, 1);
@@ -171,6 +182,7 @@ static void sink_evpos_to_fly(sink *s)
     s->evpos = t;
     s->evpos_cap = cap;
     s->nevpos = 0;
+    s->fly_tally = s->tally;
 }
 
 /* Sends the open batch's writes and offsets (pgw_commit_start) and moves
@@ -198,6 +210,7 @@ static int sink_commit_start(sink *s)
     if (rc == PGW_OK)
         rc = pgw_commit_start(s->db, err, sizeof err);
     s->fly_events = s->batch_events;
+    s->fly_started = isotime_mono();
     if (rc != PGW_OK) {
         log_warn("batch of %d events not committed: %s", s->batch_events, err);
         pgw_rollback(s->db);
@@ -236,6 +249,7 @@ static void sink_db_failed(sink *s)
         s->db_down = 1;
         s->down_since = isotime_mono();
         s->backoff_ms = SINK_BACKOFF_FIRST_MS;
+        sm_set_postgres_ok(0, "a database error; consumption paused, reconnecting");
         sink_set_paused(s, 1);
         log_warn("Postgres unavailable: paused consumption, uncommitted batch rolled back; "
                  "reconnecting with backoff");
@@ -248,6 +262,7 @@ static void sink_backoff(sink *s, const char *err)
     s->backoff_ms = s->backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS
                                                            : s->backoff_ms * 2;
     s->retry_at = isotime_mono() + s->backoff_ms / 1000.0;
+    sm_set_postgres_ok(0, err);
     log_info("Postgres still unavailable (%s); next attempt in %d ms", err, s->backoff_ms);
 }
 
@@ -262,9 +277,12 @@ static void sink_try_recover(sink *s)
 
     if (isotime_mono() < s->retry_at)
         return;
-    if (!pgw_ok(s->db) && pgw_reconnect(s->db, err, sizeof err) != PGW_OK) {
-        sink_backoff(s, err);
-        return;
+    if (!pgw_ok(s->db)) {
+        if (pgw_reconnect(s->db, err, sizeof err) != PGW_OK) {
+            sink_backoff(s, err);
+            return;
+        }
+        sm_postgres_reconnected();
     }
     kerr = rd_kafka_assignment(s->rk, &a);
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -286,6 +304,7 @@ static void sink_try_recover(sink *s)
     }
     rd_kafka_topic_partition_list_destroy(a);
     s->db_down = 0;
+    sm_set_postgres_ok(1, NULL);
     sink_set_paused(s, 0);
     log_info("Postgres is back after %.1f s: resumed consumption from the offsets stored there",
              isotime_mono() - s->down_since);
@@ -306,6 +325,7 @@ static void sink_before_assign(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partiti
 static void sink_after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
 {
     sink *s = ctx; /* borrowed */
+    sm_set_group_joined(1);
     if (s->assign_unreadable) {
         /* Recovery seeks every assigned partition to the stored offsets. */
         log_warn("cannot read stored offsets from Postgres: %s", s->assign_error);
@@ -320,7 +340,9 @@ static void sink_before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partiti
                                int lost)
 {
     sink *s = ctx; /* borrowed */
-    (void)rk, (void)parts, (void)lost;
+    (void)rk, (void)parts;
+    if (lost)
+        sm_set_group_joined(0); /* until the group assigns partitions again */
     if (!s->db_down && sink_commit_batch(s) != PGW_OK)
         sink_db_failed(s);
 }
@@ -332,19 +354,25 @@ static void sink_on_skip(void *ctx, size_t event, const char *why)
     const struct sink_pos *pos = s->settling ? s->fly_evpos : s->evpos;
     size_t n = s->settling ? s->fly_nevpos : s->nevpos;
     const struct sink_pos *at = event < n ? &pos[event] : NULL;
+    struct sm_tally *t = s->settling ? &s->fly_tally : &s->tally;
 
     s->skipped++;
     s->applied--;
+    if (at) {
+        t->n[at->type][SM_APPLIED]--;
+        t->n[at->type][SM_REFUSED]++;
+    }
     log_warn("skipping bad event at %s[%d]@%lld: %s", s->cfg.topic, at ? (int)at->partition : -1,
              at ? (long long)at->offset : -1LL, why);
 }
 
 /* Notes where the next pgw_apply call's event came from. -1 if out of
  * memory. */
-static int sink_note_pos(sink *s, const rd_kafka_message_t *m)
+static int sink_note_pos(sink *s, const rd_kafka_message_t *m, enum sm_type type)
 {
     if (dynbuf_grow_array(&s->evpos, &s->evpos_cap, s->nevpos + 1, sizeof *s->evpos))
         return -1;
+    s->evpos[s->nevpos].type = type;
     s->evpos[s->nevpos].partition = m->partition;
     s->evpos[s->nevpos++].offset = m->offset;
     return 0;
@@ -358,6 +386,7 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
     json_t *root = NULL, *name, *data;
     char err[512];
     int rc = PGW_OK;
+    enum sm_type type = SM_TYPE_UNKNOWN;
 
     if (m->partition < 0 || m->partition >= SINK_MAX_PARTITIONS) {
         log_error("partition %d beyond what the sink tracks; skipping", (int)m->partition);
@@ -387,12 +416,13 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
     }
     name = json_object_get(root, "name");
     data = json_object_get(root, "data");
+    type = sm_type_of(json_string_value(name));
     if (!json_is_string(name) || !json_is_object(data)) {
         if (m->len <= SINK_EVENT_MAX_BYTES)
             snprintf(err, sizeof err, "not an event envelope%s%s", root ? "" : ": ",
                      root ? "" : jerr.text);
         rc = PGW_EBADEVENT;
-    } else if (sink_note_pos(s, m) < 0) {
+    } else if (sink_note_pos(s, m, type) < 0) {
         snprintf(err, sizeof err, "out of memory");
         rc = PGW_EDB;
     } else {
@@ -405,10 +435,14 @@ static int sink_apply_message(sink *s, const rd_kafka_message_t *m)
         return PGW_EDB;
     }
     if (rc == PGW_EBADEVENT) {
+        s->tally.n[type][SM_INVALID]++;
         s->skipped++;
         log_warn("skipping bad event at %s[%d]@%lld: %s", s->cfg.topic, (int)m->partition,
                  (long long)m->offset, err);
     } else {
+        /* pgw_apply writes these two and ignores any other name */
+        s->tally.n[type][type == SM_TYPE_PULL_REQUESTS || type == SM_TYPE_PROGRESS ? SM_APPLIED
+                                                                                  : SM_IGNORED]++;
         s->applied++;
     }
     if (s->next[m->partition] < 0)

@@ -7,8 +7,14 @@
  * with fewer partitions than configured caps how many consumers can work,
  * and says so on stderr.
  *
+ * With --lag it asks Kafka instead of Postgres: the worker group's lag on
+ * the jobs topic and the sink group's on the progress topic, per
+ * partition, as kafka-consumer-groups --describe prints it
+ * (common/group_lag, status/lag_table).
+ *
  * Exit status: 0 printed (even no rows), 1 database error (unreachable,
- * view missing: the sink creates it), 2 usage error. */
+ * view missing: the sink creates it) or, with --lag, Kafka unreachable,
+ * 2 usage error, 3 (--lag) a group or topic does not exist. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <getopt.h>
@@ -19,13 +25,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "group_lag.h"
 #include "kafka.h"
 #include "kafka_health.h"
+#include "lag_table.h"
 #include "log.h"
 #include "pg_conn.h"
 #include "text_table.h"
 
-enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_NO_KAFKA };
+enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_STATUS, OPT_NO_KAFKA, OPT_LAG, OPT_WORKER_GROUP,
+       OPT_SINK_GROUP };
+enum { EXIT_NO_GROUP = 3 }; /* --lag: a group or topic does not exist */
 
 #define STATUS_KAFKA_WAIT_MS 3000 /* for the topic check; then it is skipped */
 enum { COL_REPO, COL_STATUS, COL_EVSTATUS, COL_PROCESSED, COL_TOTAL, COL_PCT, COL_STARTED,
@@ -51,6 +61,9 @@ struct status_opts {
     int json;
     const char *statuses; /* borrowed: comma list, NULL = all */
     int no_kafka;         /* --no-kafka: skip the topic check */
+    int lag;              /* --lag: the groups' lag instead of the view */
+    const char *worker_group; /* borrowed: --worker-group, env, default */
+    const char *sink_group;   /* borrowed: --sink-group, env, default */
 };
 
 static void usage(FILE *f)
@@ -69,13 +82,25 @@ static void usage(FILE *f)
             "  --status LIST           only these statuses, comma-separated: active, paused,\n"
             "                          completed, failed (e.g. --status active,paused)\n"
             "  --no-kafka              skip the topic check\n"
+            "\n"
+            "Consumer lag (asks Kafka only, not Postgres):\n"
+            "  --lag                   for the worker group on the jobs topic and the sink group\n"
+            "                          on the progress topic, per partition: committed offset,\n"
+            "                          log end offset, lag and the member that owns it, as\n"
+            "                          kafka-consumer-groups.sh --describe prints them, then the\n"
+            "                          group's state and total lag (a partition with no committed\n"
+            "                          offset shows lag '-' and counts from its log start);\n"
+            "                          with --json one JSON object per group\n"
+            "  --worker-group ID       env " GLAG_WORKER_GROUP_ENV ", default " GLAG_WORKER_GROUP "\n"
+            "  --sink-group ID         env " GLAG_SINK_GROUP_ENV ", default " GLAG_SINK_GROUP "\n"
             PG_CONN_HELP
             "\n"
             "%s"
             "\n"
             "The view is created by backfill-sink's migrations (002_status_view).\n"
             "Exit status: 0 printed (also when there are no rows; Kafka's answer does not\n"
-            "change it), 1 database error, 2 usage error.\n",
+            "change it), 1 database error (--lag: Kafka unreachable or refused), 2 usage\n"
+            "error, 3 (--lag) a group or topic does not exist (the others are printed).\n",
             cli_common_help);
 }
 
@@ -86,6 +111,9 @@ static int status_option(int c, const char *arg, void *ctx)
     case OPT_JSON: o->json = 1; return 0;
     case OPT_STATUS: o->statuses = arg; return 0;
     case OPT_NO_KAFKA: o->no_kafka = 1; return 0;
+    case OPT_LAG: o->lag = 1; return 0;
+    case OPT_WORKER_GROUP: o->worker_group = arg; return 0;
+    case OPT_SINK_GROUP: o->sink_group = arg; return 0;
     default: return -1;
     }
 }
@@ -97,8 +125,12 @@ static int parse_args(int argc, char **argv, struct status_opts *o)
                                              {"json", no_argument, 0, OPT_JSON},
                                              {"status", required_argument, 0, OPT_STATUS},
                                              {"no-kafka", no_argument, 0, OPT_NO_KAFKA},
+                                             {"lag", no_argument, 0, OPT_LAG},
+                                             {"worker-group", required_argument, 0, OPT_WORKER_GROUP},
+                                             {"sink-group", required_argument, 0, OPT_SINK_GROUP},
                                              {0, 0, 0, 0}};
     const struct cli_spec spec = {NULL, longopts, status_option, o, usage, 0, NULL};
+    glag_default_groups(&o->worker_group, &o->sink_group);
     return cli_parse(&o->common, &spec, argc, argv);
 }
 
@@ -137,6 +169,69 @@ static void check_topics(const struct cli_common *c)
             log_warn("%s", err);
     }
     rd_kafka_destroy(rk);
+}
+
+/* ---- consumer lag (--lag) ------------------------------------------------------ */
+
+/* Prints one group's lag on stdout: the table and its totals, or one JSON
+ * line. Returns 0, EXIT_NO_GROUP, or 1 (Kafka failed; *unreachable set
+ * when no broker answers, so that the next group is not asked). */
+static int print_group_lag(rd_kafka_t *rk, const char *group, const char *topic, int json,
+                           int first, int *unreachable)
+{
+    struct glag_report *r = NULL;
+    char err[1024], *text = NULL;
+    json_t *o = NULL;
+    int rc = glag_query(rk, group, topic, GLAG_TIMEOUT_MS, &r, err, sizeof err), out = 0;
+
+    if (rc != GLAG_OK) {
+        log_error("lag of group %s on %s: %s", group, topic, err);
+        *unreachable = rc == GLAG_EKAFKA && kafka_health_unreachable(NULL, 0);
+        if (json && (o = glag_json_error(group, topic, rc, err)))
+            out = json_dumpf(o, stdout, JSON_COMPACT) || fputc('\n', stdout) == EOF;
+        json_decref(o);
+        return out ? 1 : rc == GLAG_ENOGROUP || rc == GLAG_ENOTOPIC ? EXIT_NO_GROUP : 1;
+    }
+    if (json) {
+        o = glag_json(r);
+        out = !o || json_dumpf(o, stdout, JSON_COMPACT) || fputc('\n', stdout) == EOF;
+        json_decref(o);
+    } else {
+        text = lagt_render(r);
+        out = !text || (!first && fputc('\n', stdout) == EOF) || fputs(text, stdout) == EOF;
+        free(text);
+    }
+    glag_free(r);
+    if (out)
+        log_error("writing to stdout: %s", errno ? strerror(errno) : "out of memory");
+    return out ? 1 : 0;
+}
+
+/* --lag: both groups. Returns the exit status. */
+static int run_lag(const struct status_opts *o)
+{
+    char err[1024];
+    rd_kafka_t *rk = glag_client_new(o->common.brokers, o->common.props, "backfill-status", err,
+                                     sizeof err);
+    int rc = 0, r, unreachable = 0;
+
+    if (!rk) {
+        log_error("cannot create a Kafka client: %s", err);
+        return 1;
+    }
+    r = print_group_lag(rk, o->worker_group, o->common.jobs_topic, o->json, 1, &unreachable);
+    rc = r;
+    if (!unreachable) {
+        r = print_group_lag(rk, o->sink_group, o->common.progress_topic, o->json, r != 0,
+                            &unreachable);
+        rc = rc == 1 || r == 1 ? 1 : rc ? rc : r;
+    }
+    if (fflush(stdout)) {
+        log_error("writing to stdout: %s", strerror(errno));
+        rc = 1;
+    }
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 /* ---- connection, secrets masked (common/pg_conn) ------------------------ */
@@ -265,6 +360,11 @@ int main(int argc, char **argv)
     if ((pr = parse_args(argc, argv, &o)) != CLI_RUN) {
         cli_common_free(&o.common);
         return pr;
+    }
+    if (o.lag) {
+        rc = run_lag(&o);
+        cli_common_free(&o.common);
+        return rc;
     }
     params[0] = o.statuses;
     if (!(conn = connect_db())) {

@@ -3,16 +3,20 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "codec.h"
 #include "dynbuf.h"
+#include "group_lag.h"
 #include "json_field.h"
 #include "kafka.h"
+#include "kafka_health.h"
 #include "log.h"
 #include "repo_list.h"
 #include "repo_name.h"
@@ -535,17 +539,24 @@ done:
 
 /* --- health and the event stream --------------------------------------------- */
 
-static void api_healthz(const struct web_app *app, struct web_reply *rp)
+int api_ready(const struct web_app *app, char *kerr, size_t klen, char *perr, size_t plen)
 {
-    char kerr[512] = "", perr[512] = "";
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(jq_handle(app->jq), 0, NULL, &md, 3000);
-    int kafka_ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && hub_health(app->hub, kerr, sizeof kerr) == 0;
-    int pg_ok = store_ping(app->db, perr, sizeof perr) == 0;
+    int kafka_ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && hub_health(app->hub, kerr, klen) == 0;
+    int pg_ok = store_ping(app->db, perr, plen) == 0;
     if (md)
         rd_kafka_metadata_destroy(md);
     if (e)
-        snprintf(kerr, sizeof kerr, "%s", rd_kafka_err2str(e));
+        snprintf(kerr, klen, "%s", rd_kafka_err2str(e));
+    return (kafka_ok ? 0 : 1) | (pg_ok ? 0 : 2);
+}
+
+static void api_healthz(const struct web_app *app, struct web_reply *rp)
+{
+    char kerr[512] = "", perr[512] = "";
+    int bad = api_ready(app, kerr, sizeof kerr, perr, sizeof perr);
+    int kafka_ok = !(bad & 1), pg_ok = !(bad & 2);
     api_json(rp, kafka_ok && pg_ok ? 200 : 503,
              json_pack("{s:s, s:s}", "kafka", kafka_ok ? "ok" : kerr, "postgres",
                        pg_ok ? "ok" : perr));
@@ -573,6 +584,98 @@ static void api_events(const struct web_app *app, const struct web_request *rq,
     }
     rp->status = 200;
     rp->type = "text/event-stream";
+}
+
+/* --- consumer lag ------------------------------------------------------------- */
+
+/* GET /api/lag asks Kafka through the job queue's producer (any handle can
+ * run the Admin API): two groups, each a metadata request and four admin
+ * requests. One question at a time, and an answer at most API_LAG_CACHE_MS
+ * old is served again, so a page polling it or a burst of requests costs
+ * Kafka one round a second. */
+#define API_LAG_CACHE_MS 1000
+
+static struct {
+    pthread_mutex_t lock;
+    long long at_ms; /* when body was made; 0: never */
+    int status;
+    char *body;      /* owned: the JSON text */
+} api_lag_cache = {PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL};
+
+static long long api_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Asks Kafka; fills *status and returns the JSON text (malloc'd) or NULL
+ * when out of memory. */
+static char *api_lag_ask(const struct web_app *app, int *status)
+{
+    const char *groups[2], *topics[2] = {app->common->jobs_topic, app->common->progress_topic};
+    json_t *o = json_object(), *arr = json_array();
+    char err[1024], *text = NULL;
+    int bad = !o || !arr, unreachable = 0;
+
+    glag_default_groups(&groups[0], &groups[1]);
+    *status = 200;
+    for (int i = 0; i < 2 && !bad; i++) {
+        struct glag_report *r = NULL;
+        int rc = unreachable ? GLAG_EKAFKA
+                             : glag_query(app->lag_client, groups[i], topics[i],
+                                          GLAG_TIMEOUT_MS, &r, err, sizeof err);
+        if (rc == GLAG_EKAFKA && !unreachable && kafka_health_unreachable(NULL, 0))
+            unreachable = 1; /* the other group would only wait as long again */
+        bad |= json_array_append_new(arr, rc == GLAG_OK ? glag_json(r)
+                                                          : glag_json_error(groups[i], topics[i],
+                                                                            rc, err));
+        glag_free(r);
+    }
+    if (unreachable) {
+        *status = 503;
+        bad |= json_object_set_new(o, "error", json_string(err));
+    }
+    if (!bad) {
+        bad |= json_object_set_new(o, "groups", arr);
+        arr = NULL; /* o owns it now */
+    }
+    if (!bad)
+        text = json_dumps(o, JSON_COMPACT);
+    json_decref(arr);
+    json_decref(o);
+    return text;
+}
+
+static void api_lag(const struct web_app *app, struct web_reply *rp)
+{
+    char *copy = NULL;
+    int status = 0;
+
+    pthread_mutex_lock(&api_lag_cache.lock);
+    if (!api_lag_cache.body || api_now_ms() - api_lag_cache.at_ms >= API_LAG_CACHE_MS) {
+        char *fresh = api_lag_ask(app, &status);
+        if (fresh) {
+            free(api_lag_cache.body);
+            api_lag_cache.body = fresh;
+            api_lag_cache.status = status;
+            api_lag_cache.at_ms = api_now_ms();
+        }
+    }
+    if (api_lag_cache.body) {
+        copy = strdup(api_lag_cache.body);
+        status = api_lag_cache.status;
+    }
+    pthread_mutex_unlock(&api_lag_cache.lock);
+    if (!copy) {
+        api_error(rp, 500, "out of memory");
+        return;
+    }
+    free(rp->body);
+    rp->body = copy;
+    rp->len = strlen(copy);
+    rp->status = status;
+    rp->type = "application/json";
 }
 
 /* --- routing ------------------------------------------------------------------ */
@@ -647,6 +750,9 @@ void api_handle(const struct web_app *app, const struct web_request *rq, struct 
     } else if (strcmp(p, "/api/events") == 0) {
         if (!api_method(rq, "GET", rp))
             api_events(app, rq, rp);
+    } else if (strcmp(p, "/api/lag") == 0) {
+        if (!api_method(rq, "GET", rp))
+            api_lag(app, rp);
     } else if (strncmp(p, prefix, sizeof prefix - 1) == 0) {
         if (api_repo_path(p + sizeof prefix - 1, owner, name, &action, rp))
             return;

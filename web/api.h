@@ -16,6 +16,7 @@ struct web_app {
     store *db;                       /* borrowed */
     event_hub *hub;                  /* borrowed */
     const char *token;               /* borrowed: BACKFILL_WEB_TOKEN, NULL: none */
+    rd_kafka_t *lag_client;          /* borrowed: asks the groups' lag (glag_client_new) */
 };
 
 /* What a request says, read through http.c. */
@@ -47,6 +48,12 @@ struct web_reply {
 #define API_REPOS_MAX 1000
 
 void api_handle(const struct web_app *app, const struct web_request *rq, struct web_reply *rp);
+
+/* Whether the web is ready, as GET /healthz decides: Kafka answers
+ * metadata and the event follower reads (else its reason in kerr), and
+ * Postgres has the tables (else its reason in perr). Returns 0 when ready,
+ * else bit 1 for Kafka and bit 2 for Postgres. Blocks up to 3 s. */
+int api_ready(const struct web_app *app, char *kerr, size_t klen, char *perr, size_t plen);
 
 /* Fills rp with {"error": msg} and status. */
 void api_error(struct web_reply *rp, int status, const char *fmt, ...)

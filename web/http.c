@@ -1,7 +1,18 @@
-/* http: see http.h. */
+/* http: see http.h.
+ *
+ * Metrics (common/metrics.h, served by main.c's --metrics listener):
+ *   backfill_web_requests_total{route,code}        answers, by route and status
+ *   backfill_web_request_duration_seconds{route}   from the request's headers to
+ *                                                  its last byte (event streams left out)
+ *   backfill_web_event_streams                     event streams open now
+ *   backfill_web_repositories_queued_total         repositories bulk adds queued
+ * route is one of http_routes[], never the raw path, so the series stay
+ * bounded whatever clients ask for. */
 #include "http.h"
 
+#include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +22,8 @@
 #include "dynbuf.h"
 #include "isotime.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 
 /* No inline script or style anywhere: data shown as text can never run. */
 /* A body over API_BODY_MAX is still read (and dropped) up to this, so a client
@@ -27,6 +40,93 @@ struct http_server {
     const struct web_app *app; /* borrowed */
 };
 
+/* The route labels: a fixed set. */
+enum http_route {
+    ROUTE_PAGE, ROUTE_STATIC, ROUTE_HEALTHZ, ROUTE_BULK_ADD, ROUTE_BACKFILLS, ROUTE_REPO,
+    ROUTE_CANCEL, ROUTE_RETRY, ROUTE_EVENTS, ROUTE_ESTIMATE, ROUTE_LAG, ROUTE_OTHER, ROUTE_COUNT
+};
+static const char *const http_routes[ROUTE_COUNT] = {
+    "/", "static", "/healthz", "/api/bulk-add", "/api/backfills", "/api/backfills/{repo}",
+    "/api/backfills/{repo}/cancel", "/api/backfills/{repo}/retry", "/api/events",
+    "/api/estimate", "/api/lag", "other"};
+
+/* The families, registered once in metrics_default() (borrowed from it). */
+static struct {
+    pthread_once_t once;
+    struct metric_family *requests;           /* {route,code} */
+    struct metric *duration[ROUTE_COUNT];
+    struct metric *streams;
+    struct metric *queued;
+} http_m = {.once = PTHREAD_ONCE_INIT};
+
+static void http_metrics_register(void)
+{
+    struct metrics *m = metrics_default();
+    struct metric_family *dur, *streams, *queued;
+
+    http_m.requests = metrics_family(m, METRIC_COUNTER, "backfill_web_requests_total",
+                                     "HTTP requests answered, by route and status code.",
+                                     "route,code", NULL, 0);
+    dur = metrics_family(m, METRIC_HISTOGRAM, "backfill_web_request_duration_seconds",
+                         "Time from a request's headers to the last byte of its answer, by "
+                         "route (event streams are not counted).",
+                         "route", METRICS_LATENCY_BUCKETS, METRICS_LATENCY_NBUCKETS);
+    streams = metrics_family(m, METRIC_GAUGE, "backfill_web_event_streams",
+                             "Event streams (GET /api/events) open now.", NULL, NULL, 0);
+    queued = metrics_family(m, METRIC_COUNTER, "backfill_web_repositories_queued_total",
+                            "Repositories queued for a backfill by POST /api/bulk-add.", NULL,
+                            NULL, 0);
+    for (int i = 0; i < ROUTE_COUNT; i++)
+        http_m.duration[i] = metrics_series1(dur, http_routes[i]);
+    http_m.streams = metrics_series0(streams);
+    http_m.queued = metrics_series0(queued);
+}
+
+/* The route label of a request path (what api_handle dispatches on). */
+static enum http_route http_route_of(const char *p)
+{
+    static const char prefix[] = "/api/backfills/";
+    static const struct { const char *path; enum http_route route; } exact[] = {
+        {"/", ROUTE_PAGE}, {"/index.html", ROUTE_PAGE}, {"/app.js", ROUTE_STATIC},
+        {"/style.css", ROUTE_STATIC}, {"/healthz", ROUTE_HEALTHZ},
+        {"/api/bulk-add", ROUTE_BULK_ADD}, {"/api/backfills", ROUTE_BACKFILLS},
+        {"/api/events", ROUTE_EVENTS}, {"/api/estimate", ROUTE_ESTIMATE}, {"/api/lag", ROUTE_LAG}};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (strcmp(p, exact[i].path) == 0)
+            return exact[i].route;
+    if (strncmp(p, prefix, sizeof prefix - 1) == 0) {
+        const char *slash = strchr(p + sizeof prefix - 1, '/');
+        const char *action = slash ? strchr(slash + 1, '/') : NULL;
+        if (!slash)
+            return ROUTE_OTHER;
+        if (!action)
+            return ROUTE_REPO;
+        if (strcmp(action, "/cancel") == 0)
+            return ROUTE_CANCEL;
+        if (strcmp(action, "/retry") == 0)
+            return ROUTE_RETRY;
+    }
+    return ROUTE_OTHER;
+}
+
+/* Counts one answer; for a bulk add, the repositories it queued (the
+ * "queued" field of its body: api.c's answer, read back rather than
+ * reaching into api.c). */
+static void http_count(enum http_route route, int status, const struct web_reply *rp)
+{
+    char code[8];
+
+    snprintf(code, sizeof code, "%d", status >= 100 && status <= 999 ? status : 0);
+    metric_add(metrics_series2(http_m.requests, http_routes[route], code), 1);
+    if (route == ROUTE_BULK_ADD && (status == 200 || status == 207) && rp->body) {
+        json_t *o = json_loadb(rp->body, rp->len, 0, NULL);
+        json_t *q = json_object_get(o, "queued");
+        if (json_is_integer(q) && json_integer_value(q) > 0)
+            metric_add(http_m.queued, (double)json_integer_value(q));
+        json_decref(o);
+    }
+}
+
 /* One request, from its first callback to its completion. */
 struct http_req {
     struct dynbuf body;
@@ -35,6 +135,7 @@ struct http_req {
     int64_t t0_ms;
     int status;
     int stream;
+    enum http_route route; /* the metrics' label for path */
     char method[16];
     char path[256];
 };
@@ -49,14 +150,6 @@ static const char *http_query(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void http_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    (void)cls;
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    msg[strcspn(msg, "\n")] = '\0';
-    log_warn("http: %s", msg);
-}
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode why)
@@ -66,6 +159,10 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     (void)conn;
     if (!r)
         return;
+    if (r->stream)
+        metric_add(http_m.streams, -1);
+    else if (r->status)
+        metric_observe(http_m.duration[r->route], (double)(isotime_now_ms() - r->t0_ms) / 1000.0);
     if (r->status)
         log_info("%s %s %d %.1f ms%s", r->method, r->path, r->status,
                  (double)(isotime_now_ms() - r->t0_ms),
@@ -108,6 +205,9 @@ static enum MHD_Result http_reply(struct MHD_Connection *conn, struct http_req *
             api_error(rp, 500, "out of memory");
         }
     }
+    http_count(r->route, rp->status, rp);
+    if (r->stream)
+        metric_add(http_m.streams, 1);
     if (!r->stream) {
         if (rp->body) {
             resp = MHD_create_response_from_buffer(rp->len, rp->body, MHD_RESPMEM_MUST_FREE);
@@ -148,6 +248,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
         dynbuf_init(&r->body, API_BODY_MAX);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
+        r->route = http_route_of(url);
         *con_cls = r;
         if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
@@ -193,11 +294,12 @@ http_server *http_start(const struct web_app *app, const struct sockaddr *addr,
         snprintf(errstr, errlen, "out of memory");
         return NULL;
     }
+    pthread_once(&http_m.once, http_metrics_register);
     if (addr->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->app = app;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, http_on_request, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL, /* first: see its doc */
+                            MHD_OPTION_EXTERNAL_LOGGER, metrics_http_mhd_log, (void *)"http", /* first: see its doc */
                             MHD_OPTION_SOCK_ADDR, addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,

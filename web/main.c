@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,14 @@
 #include "api.h"
 #include "cli.h"
 #include "events.h"
+#include "group_lag.h"
+#include "group_lag_metrics.h"
 #include "http.h"
+#include "isotime.h"
 #include "job_queue.h"
+#include "listen_addr.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "pg_conn.h"
 #include "store.h"
 
@@ -29,6 +36,9 @@ enum {
     OPT_TOKEN_FILE
 };
 
+/* How often the main loop checks readiness for the metrics' /healthz. */
+#define WEB_HEALTH_EVERY_S 2.0
+
 struct web_opts {
     struct cli_common common;
     const char *listen;     /* borrowed */
@@ -37,7 +47,54 @@ struct web_opts {
     int event_buffer;
     int db_connections;
     const char *token_file; /* borrowed */
+    const char *metrics;    /* borrowed: --metrics, or NULL */
+    int healthcheck;        /* --healthcheck: ask /healthz and exit */
 };
+
+/* Readiness for the --metrics listener's /healthz, checked by the main
+ * loop the way GET /healthz decides (Kafka metadata, the progress
+ * follower, Postgres with our tables) and read by the metrics server's
+ * thread: an atomic and a string under its own lock, never a blocking
+ * call in that thread. */
+static struct {
+    atomic_int ready;
+    pthread_mutex_t lock; /* guards why */
+    char why[1200];
+} web_health = {.lock = PTHREAD_MUTEX_INITIALIZER, .why = "starting"};
+
+static void web_health_set(int ready, const char *why)
+{
+    pthread_mutex_lock(&web_health.lock);
+    snprintf(web_health.why, sizeof web_health.why, "%s", why);
+    pthread_mutex_unlock(&web_health.lock);
+    atomic_store(&web_health.ready, ready);
+}
+
+/* metrics_health_fn */
+static int web_health_fn(void *ctx, char *why, size_t whylen)
+{
+    (void)ctx;
+    if (atomic_load(&web_health.ready))
+        return 1;
+    pthread_mutex_lock(&web_health.lock);
+    snprintf(why, whylen, "%s", web_health.why);
+    pthread_mutex_unlock(&web_health.lock);
+    return 0;
+}
+
+/* What GET /healthz answers (api.c), into web_health: Kafka answers
+ * metadata and the follower reads, Postgres has the tables. Blocks up to
+ * the metadata timeout. */
+static void web_health_check(const struct web_app *app)
+{
+    char kerr[512] = "", perr[512] = "", why[1100];
+    int bad = api_ready(app, kerr, sizeof kerr, perr, sizeof perr);
+    int kafka_ok = !(bad & 1), pg_ok = !(bad & 2);
+
+    snprintf(why, sizeof why, "%s%s%s%s%s", kafka_ok ? "" : "kafka: ", kafka_ok ? "" : kerr,
+             !kafka_ok && !pg_ok ? "; " : "", pg_ok ? "" : "postgres: ", pg_ok ? "" : perr);
+    web_health_set(kafka_ok && pg_ok, kafka_ok && pg_ok ? "ok" : why);
+}
 
 static void usage(FILE *f)
 {
@@ -46,7 +103,8 @@ static void usage(FILE *f)
             "\n"
             "Serves the bulk-add page (GET /) and its HTTP API: POST /api/bulk-add,\n"
             "GET /api/backfills[/OWNER/NAME], GET /api/events (Server-Sent Events),\n"
-            "POST /api/backfills/OWNER/NAME/cancel and /retry, GET /api/estimate, GET /healthz.\n"
+            "POST /api/backfills/OWNER/NAME/cancel and /retry, GET /api/estimate, GET /healthz,\n"
+            "GET /api/lag (the groups' lag per partition; env BACKFILL_GROUP, BACKFILL_SINK_GROUP).\n"
             "Queues jobs on the jobs topic, records repositories in Postgres (backfill-sink\n"
             "creates the tables) and follows the progress topic without a group.\n"
             "\n"
@@ -63,6 +121,8 @@ static void usage(FILE *f)
             "                          100..1000000 (env BACKFILL_WEB_EVENT_BUFFER, default 10000)\n"
             "  --db-connections N      Postgres connections, 1..16 (env BACKFILL_WEB_DB_CONNECTIONS,\n"
             "                          default 4)\n"
+            "%s"
+            "                          (a listener of its own; /healthz as GET /healthz decides)\n"
             "\n"
             "Postgres:\n"
             PG_CONN_HELP
@@ -70,7 +130,7 @@ static void usage(FILE *f)
             "%s"
             "\n"
             "Exit status: 0 after SIGTERM/SIGINT, 1 cannot start, 2 usage error.\n",
-            cli_common_help);
+            cli_metrics_help, cli_common_help);
 }
 
 static int web_option(int c, const char *arg, void *ctx)
@@ -85,6 +145,8 @@ static int web_option(int c, const char *arg, void *ctx)
     case OPT_DB_CONNECTIONS:
         return cli_parse_int("--db-connections", arg, 1, 16, &o->db_connections);
     case OPT_TOKEN_FILE: o->token_file = arg; return 0;
+    case CLI_OPT_METRICS: o->metrics = arg; return 0;
+    case CLI_OPT_HEALTHCHECK: o->healthcheck = 1; return 0;
     default: return -1;
     }
 }
@@ -99,6 +161,7 @@ static int parse_args(int argc, char **argv, struct web_opts *o)
         {"event-buffer", required_argument, 0, OPT_EVENT_BUFFER},
         {"db-connections", required_argument, 0, OPT_DB_CONNECTIONS},
         {"token-file", required_argument, 0, OPT_TOKEN_FILE},
+        CLI_METRICS_LONGOPTS,
         {0, 0, 0, 0}};
     const struct cli_spec spec = {"", longopts, web_option, o, usage, 0, NULL};
     o->listen = cli_env("BACKFILL_WEB_LISTEN", "127.0.0.1:8080");
@@ -110,67 +173,32 @@ static int parse_args(int argc, char **argv, struct web_opts *o)
     return cli_parse(&o->common, &spec, argc, argv);
 }
 
-/* Resolves "ADDR:PORT" ("[v6]:PORT" for IPv6). Returns 0, or -1 with a
- * reason. *loopback says whether only this machine can connect. */
-static int resolve_listen(const char *spec, struct sockaddr_storage *out, int *loopback,
-                          char *errstr, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(spec, ':'), *port;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *ai = NULL;
-    size_t hl;
-    int e;
-    if (!colon || !colon[1] || colon == spec) {
-        snprintf(errstr, errlen, "--listen %s: expected ADDR:PORT", spec);
-        return -1;
-    }
-    port = colon + 1;
-    hl = (size_t)(colon - spec);
-    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
-        spec++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host) {
-        snprintf(errstr, errlen, "--listen: address too long");
-        return -1;
-    }
-    memcpy(host, spec, hl);
-    host[hl] = '\0';
-    if (strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535) {
-        snprintf(errstr, errlen, "--listen: port must be 0..65535");
-        return -1;
-    }
-    if ((e = getaddrinfo(host, port, &hints, &ai)) != 0) {
-        snprintf(errstr, errlen, "--listen %s: %s", host, gai_strerror(e));
-        return -1;
-    }
-    memcpy(out, ai->ai_addr, ai->ai_addrlen);
-    if (ai->ai_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ai->ai_addr;
-        *loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    } else {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ai->ai_addr;
-        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-    }
-    freeaddrinfo(ai);
-    return 0;
-}
-
 /* Waits for Kafka (ours topics made and their leaders known), as long as
  * it takes or until a stop signal: a web server started beside a
  * starting broker comes up when the broker does. */
 static int wait_for_kafka(job_queue *jq)
 {
-    char err[1024], last[1024] = "";
+    char err[1024], last[1024] = "", why[1100];
     while (!cli_stop_requested) {
         if (jq_prepare(jq, 5000, "fewer consumers can work on it at once", err, sizeof err) == 0)
             return 0;
+        snprintf(why, sizeof why, "waiting for Kafka: %s", err);
+        web_health_set(0, why);
         if (strcmp(err, last) != 0)
             log_warn("waiting for Kafka: %s", err);
         snprintf(last, sizeof last, "%s", err);
     }
     return -1;
+}
+
+/* Both groups' lag into the metrics (group_lag_metrics.h): asked here, so
+ * that a group whose members are all gone (a killed sink) still shows. */
+static void web_group_lag(const struct web_app *app)
+{
+    const char *workers, *sink;
+    glag_default_groups(&workers, &sink);
+    glag_metrics_update(app->lag_client, workers, app->common->jobs_topic);
+    glag_metrics_update(app->lag_client, sink, app->common->progress_topic);
 }
 
 int main(int argc, char **argv)
@@ -179,8 +207,11 @@ int main(int argc, char **argv)
     struct sockaddr_storage addr;
     struct web_app app = {0};
     http_server *http = NULL;
+    struct metrics_http *mh = NULL;
+    const char *metrics_at;
     char err[1024], *token = NULL;
     int rc = 1, pr, loopback = 0;
+    double checked = 0;
 
     log_init("web");
     if (cli_common_init(&o.common))
@@ -189,10 +220,15 @@ int main(int argc, char **argv)
         cli_common_free(&o.common);
         return pr;
     }
-    if (resolve_listen(o.listen, &addr, &loopback, err, sizeof err)) {
+    if (listen_addr_parse("--listen", o.listen, &addr, NULL, &loopback, err, sizeof err)) {
         fprintf(stderr, "%s\nTry 'backfill-web --help'.\n", err);
         cli_common_free(&o.common);
         return 2;
+    }
+    if ((pr = cli_metrics_resolve("backfill-web", o.metrics, o.healthcheck, &metrics_at)) !=
+        CLI_RUN) {
+        cli_common_free(&o.common);
+        return pr;
     }
     token = cli_secret(o.token_file, "BACKFILL_WEB_TOKEN", err, sizeof err);
     if (!token && err[0]) {
@@ -208,8 +244,24 @@ int main(int argc, char **argv)
         return 2;
     }
     cli_stop_signals(NULL);
+    metrics_build_info(metrics_default(), "backfill-web", BACKFILL_VERSION, rd_kafka_version_str());
+    if (metrics_at) {
+        /* up before Kafka and Postgres: /healthz says what it waits for */
+        if (!(mh = metrics_http_start(metrics_at, metrics_default(), web_health_fn, NULL, err,
+                                      sizeof err))) {
+            log_error("--metrics %s: %s", metrics_at, err);
+            goto done;
+        }
+        log_info("serving metrics on %s (port %d): /metrics and /healthz", metrics_at,
+                 metrics_http_port(mh));
+    }
     app.common = &o.common;
     app.token = token;
+    if (!(app.lag_client = glag_client_new(o.common.brokers, o.common.props, "backfill-web",
+                                           err, sizeof err))) {
+        log_error("cannot create the Kafka client for the groups' lag: %s", err);
+        goto done;
+    }
     if (!(app.db = store_new(getenv("DATABASE_URL"), o.db_connections))) {
         log_error("out of memory");
         goto done;
@@ -238,16 +290,24 @@ int main(int argc, char **argv)
              token ? " (POST requests need the access token)" : "");
     while (!cli_stop_requested) {
         struct timespec t = {0, 200 * 1000000};
+        if (mh && isotime_mono() - checked >= WEB_HEALTH_EVERY_S) {
+            web_health_check(&app);
+            web_group_lag(&app);
+            checked = isotime_mono();
+        }
         nanosleep(&t, NULL);
     }
     log_info("stopping");
     rc = 0;
 done:
+    metrics_http_stop(mh);
     if (app.hub)
         hub_shutdown(app.hub); /* ends the streams, so that their connections close */
     http_stop(http);
     hub_free(app.hub);
     jq_free(app.jq);
+    if (app.lag_client)
+        rd_kafka_destroy(app.lag_client);
     store_free(app.db);
     if (token) {
         memset(token, 0, strlen(token));

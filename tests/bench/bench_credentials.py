@@ -38,7 +38,7 @@ import time
 import uuid
 import zlib
 
-from benchlib import Pipeline, Simulator, services, start_workers
+from benchlib import Pipeline, Simulator, produce_and_wait, services, start_workers
 
 JOBS = 4  # the consumer's default --jobs
 MAX_PRS = 200
@@ -98,16 +98,8 @@ def one_run(kafka, pg, work, n_accounts, repos, a):
         sim.post("/_sim/config", {"budget": a.budget, "resetSeconds": a.window_s})
         sim.post("/_sim/reset-stats", {})
         names = [r for r, _, _ in repos]
-        t0 = time.monotonic()
-        out = p.produce(*names)
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr)
-        states = p.wait_terminal(names, timeout=3600, interval=0.5)
-        wall = time.monotonic() - t0
-        bad = [r for r in names if states[r.lower()]["status"] != "completed"]
-        if bad:
-            raise RuntimeError(f"{n_accounts} accounts: not completed: {bad[:5]} "
-                               f"({states[bad[0].lower()]})")
+        wall, _ = produce_and_wait(p, names, f"{n_accounts} accounts", timeout=3600,
+                                   interval=0.5)
         prs = p.query("SELECT count(*) FROM pull_requests")[0][0]
         want = sum(min(k, MAX_PRS) for _, k, _ in repos)
         if prs != want:

@@ -30,8 +30,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import (Pipeline, Simulator, median, proc_private_kib, proc_usage, services,
-                      start_workers)
+from benchlib import (Pipeline, Simulator, median, proc_private_kib, proc_usage,
+                      produce_and_wait, services, start_workers)
 
 PAGES = math.ceil(200 / 100)
 
@@ -67,15 +67,7 @@ def one_run(kafka, pg, work, label, repos, a, consumer_args, jobs, partitions):
         # rebalances done) so the clock measures the backfill, not the join
         consumers = start_workers(p, 5, *consumer_args, partitions=partitions)
         time.sleep(1)
-        t0 = time.monotonic()
-        out = p.produce(*repos)
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr)
-        states = p.wait_terminal(repos, timeout=900, interval=0.05)
-        wall = time.monotonic() - t0
-        bad = [r for r in repos if states[r.lower()]["status"] != "completed"]
-        if bad:
-            raise RuntimeError(f"{label}: not completed: {bad}")
+        wall, _ = produce_and_wait(p, repos, label)
         stats = sim.get("/_sim/stats")
         usage = [proc_usage(c.p.pid) for c in consumers]
         private = max(proc_private_kib(c.p.pid) for c in consumers)

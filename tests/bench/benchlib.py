@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -67,6 +68,22 @@ def proc_usage(pid):
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
     return rss, cpu
+
+
+def produce_and_wait(p, repos, label, timeout=900, interval=0.05):
+    """Queues repos with backfill-producer and waits until every state row
+    is terminal; (seconds from the producer's start, states). Raises when
+    the producer fails or a repository did not complete."""
+    t0 = time.monotonic()
+    out = p.produce(*repos)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    states = p.wait_terminal(repos, timeout=timeout, interval=interval)
+    wall = time.monotonic() - t0
+    bad = [r for r in repos if states[r.lower()]["status"] != "completed"]
+    if bad:
+        raise RuntimeError(f"{label}: not completed: {bad[:5]} ({states[bad[0].lower()]})")
+    return wall, states
 
 
 def median(xs):

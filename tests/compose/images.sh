@@ -5,8 +5,10 @@
 #
 #   backfill-test/kafka:3.9.1-<hash>     for apache/kafka:3.9.1 (kafka, kafka-init)
 #   backfill-test/postgres:15-<hash>     for postgres:* (postgres)
+#   backfill-test/prometheus:<hash>      for prom/prometheus:* (prometheus)
 #
-# usage: tests/compose/images.sh      prints KAFKA_IMAGE=... and POSTGRES_IMAGE=...
+# usage: tests/compose/images.sh      prints KAFKA_IMAGE=..., POSTGRES_IMAGE=...
+#                                     and PROMETHEUS_IMAGE=...
 #
 # <hash> covers the image's directory here, the jars it copies and the base
 # image's id, so an image is built once per machine and content (a fresh
@@ -74,5 +76,13 @@ if ! docker image inspect "$postgres_image" >/dev/null 2>&1; then
     build "$postgres_image" "$here/postgres"
 fi
 
+# --- Prometheus ---------------------------------------------------------------
+prhash=$( { tree_hash "$here/prometheus"; echo "$base_id"; } | sha256sum | cut -c1-12)
+prometheus_image=backfill-test/prometheus:$prhash
+if ! docker image inspect "$prometheus_image" >/dev/null 2>&1; then
+    build "$prometheus_image" "$here/prometheus"
+fi
+
 echo "KAFKA_IMAGE=$kafka_image"
 echo "POSTGRES_IMAGE=$postgres_image"
+echo "PROMETHEUS_IMAGE=$prometheus_image"

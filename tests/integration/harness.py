@@ -5,6 +5,7 @@ Every test gets its own topics, consumer groups and database on the shared
 broker and server, so tests never see each other's data."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -453,6 +454,34 @@ def consume_raw(kafka, topic, timeout=60):
     return [msgs[k] for k in sorted(msgs)]
 
 
+def describe_group(kafka, group):
+    """kafka-consumer-groups.sh --describe --group GROUP, from the Kafka jars
+    (tests/env/kafka-run-class.sh): {(topic, partition): {"current", "end",
+    "lag", "consumer_id", "host", "client_id"}}, "-" read as None and
+    numbers as ints; None when Kafka says the group does not exist."""
+    out = subprocess.run(["bash", os.path.join(ENV_DIR, "kafka-run-class.sh"),
+                          "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+                          "--bootstrap-server", kafka, "--describe", "--group", group],
+                         capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    if "does not exist" in text or "GroupIdNotFoundException" in text:
+        return None
+    assert out.returncode == 0, text
+    rows, cols = {}, None
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if f[:2] == ["GROUP", "TOPIC"]:
+            cols = f
+        elif cols and len(f) == len(cols) and f[0] == group:
+            r = dict(zip(cols, f))
+            val = lambda k, num=False: None if r[k] == "-" else (int(r[k]) if num else r[k])
+            rows[(r["TOPIC"], int(r["PARTITION"]))] = {
+                "current": val("CURRENT-OFFSET", True), "end": val("LOG-END-OFFSET", True),
+                "lag": val("LAG", True), "consumer_id": val("CONSUMER-ID"),
+                "host": val("HOST"), "client_id": val("CLIENT-ID")}
+    return rows
+
+
 def table_dump(db_url, sql):
     """All rows of a query as a list of tuples (for before/after comparisons)."""
     with psycopg.connect(db_url) as c:
@@ -573,3 +602,63 @@ def check_rows(pipeline, repo):
         *repo.split("/"))
     assert sorted(rows) == want, f"{repo}: pull requests differ from the simulator's"
     return exp
+
+
+# --- Prometheus metrics (issue 14) -------------------------------------------
+
+METRIC_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+METRIC_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metrics_get(port, path):
+    """(status, Content-Type, body text) of GET http://127.0.0.1:port/path,
+    also for an HTTP error status; (None, None, "") when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+    except OSError:
+        return None, None, ""
+
+
+def metrics_samples(text):
+    """[(name, {label: value}, float)] of every sample in an exposition text."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = METRIC_SAMPLE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        labels = dict(METRIC_LABEL.findall(m.group(2) or ""))
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def metrics_series(samples, name, **labels):
+    """{frozenset(labels): value} of the samples of name whose labels
+    include `labels`."""
+    return {frozenset(ls.items()): v for n, ls, v in samples
+            if n == name and all(ls.get(k) == w for k, w in labels.items())}
+
+
+def metrics_value(text, name, **labels):
+    """The sum of every sample of name whose labels include `labels`
+    (None when there is none)."""
+    hits = [v for n, ls, v in metrics_samples(text)
+            if n == name and all(ls.get(k) == w for k, w in labels.items())]
+    return sum(hits) if hits else None
+
+
+def promtool_check(text):
+    """(returncode, stdout + stderr) of `promtool check metrics` on text."""
+    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode, out.stdout + out.stderr

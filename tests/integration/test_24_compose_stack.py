@@ -28,23 +28,28 @@ What it proves about compose.yaml and the Dockerfile:
   4. the Kafka health check is cheap (no JVM: every probe well under a
      second);
   5. BACKFILL_CONTROL_TOPIC reaches every backfill service and kafka-init
-     creates that topic.
+     creates that topic;
+  6. the sink and every consumer become healthy by their own /healthz, and
+     the `prometheus` profile scrapes all 8 consumer replicas, the sink and
+     the web.
 
 Skipped only when no Docker engine can run on this machine (the reason is
 printed)."""
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 import uuid
 
 import psycopg
 import pytest
 
-from harness import ROOT, SECRET_TOKEN, SIM, TEN_REPOS, Simulator, check_rows, wait_for
+from harness import (ROOT, SECRET_TOKEN, SIM, TEN_REPOS, Simulator, check_rows, free_port,
+                     wait_for)
 
 HERE = os.path.join(ROOT, "tests", "compose")
 COMPOSE = os.path.join(ROOT, "compose.yaml")
@@ -55,12 +60,6 @@ CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not (k.startswith(("BACKFILL_", "GITHUB_", "KAFKA_", "COMPOSE_", "PG"))
                      or k in ("DATABASE_URL", "POSTGRES_PASSWORD", "WEB_HOST_PORT"))}
 BUSY_STATES = ("queued", "active", "paused", "pending", "running")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Phases:
@@ -141,8 +140,9 @@ class Stack:
         return c["Config"]["Labels"].get("com.docker.compose.service")
 
     def ready(self, consumers):
-        """True once kafka, postgres and web are healthy, kafka-init has
-        exited 0, the sink and `consumers` consumers run."""
+        """True once kafka, postgres, the web, the sink and `consumers`
+        consumers are healthy (theirs is /healthz: Kafka reached, group
+        joined, Postgres or a credential usable) and kafka-init has exited 0."""
         by = {}
         for c in self.containers():
             by.setdefault(self.service(c), []).append(c["State"])
@@ -150,8 +150,10 @@ class Stack:
         init = by.get("kafka-init")
         return (health("kafka") and health("postgres") and health("web")
                 and init and init[0]["Status"] == "exited" and init[0]["ExitCode"] == 0
-                and by.get("sink") and by["sink"][0]["Running"]
-                and len([s for s in by.get("consumer", []) if s["Running"]]) == consumers)
+                and health("sink")
+                and len([s for s in by.get("consumer", [])
+                         if s["Running"] and s.get("Health", {}).get("Status") == "healthy"])
+                == consumers)
 
     def tool(self, name, *args):
         """docker compose run --rm NAME ARGS (a tools-profile service) must
@@ -228,7 +230,8 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
     sim = None
     left = vols = []
     try:
-        images = phases.run("stand-in images (Kafka 3.9.1, PostgreSQL 15)", lambda: dict(
+        images = phases.run("stand-in images (Kafka 3.9.1, PostgreSQL 15, Prometheus)",
+                            lambda: dict(
             line.split("=", 1) for line in subprocess.run(
                 ["bash", os.path.join(HERE, "images.sh")], env=cli_env, capture_output=True,
                 text=True, timeout=1800, check=True).stdout.split()))
@@ -241,6 +244,7 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
         assert os.stat(token_file).st_mode & 0o777 == 0o600  # defect 1: a 0600 secret
 
         pg_port = free_port()
+        prom_port = free_port()
         control_topic = "backfill.control.t" + uuid.uuid4().hex[:6]
         env_file = os.path.join(workdir, "compose.env")
         with open(env_file, "w") as f:  # a .env as a user writes it
@@ -252,6 +256,8 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
                     f"GITHUB_TOKEN_SECRET_FILE={token_file}\n"
                     f"BACKFILL_TEST_KAFKA_IMAGE={images['KAFKA_IMAGE']}\n"
                     f"BACKFILL_TEST_POSTGRES_IMAGE={images['POSTGRES_IMAGE']}\n"
+                    f"BACKFILL_TEST_PROMETHEUS_IMAGE={images['PROMETHEUS_IMAGE']}\n"
+                    f"PROMETHEUS_HOST_PORT={prom_port}\n"
                     f"BACKFILL_TEST_POSTGRES_PORT={pg_port}\n")
         stack = Stack(workdir, env_file, cli_env)
         stack.sim = sim
@@ -325,6 +331,9 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
         print(f"[compose] {n} pull requests of 10 repositories exact, no duplicates "
               f"({sim.get('/_sim/stats')['requests']} API requests)")
 
+        phases.run("--profile prometheus up -d: every replica scraped",
+                   check_prometheus, stack, prom_port, 8)
+
         status = phases.run("run --rm status", stack.tool, "status")
         for repo in TEN_REPOS:
             assert repo.lower() in status.stdout.lower(), status.stdout + status.stderr
@@ -368,6 +377,35 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
                        ["bash", os.path.join(HERE, "docker.sh"), "stop"], timeout=120)
         print("\n[compose] cost of each phase:\n" + phases.report())
     assert not left and not vols, f"project {stack.project} left {left} {vols}"
+
+
+def check_prometheus(stack, port, consumers):
+    """The prometheus profile: its scrape configuration finds every consumer
+    replica (by DNS), the sink and the web, and what it scraped adds up."""
+    stack.compose("--profile", "prometheus", "up", "-d", "prometheus")
+
+    def query(expr):
+        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.loads(r.read())["data"]["result"]
+        except OSError:
+            return None
+
+    def scraped():
+        up = query("up") or []
+        jobs = [(u["metric"]["job"], u["value"][1]) for u in up]
+        return (sorted(jobs) == sorted([("consumer", "1")] * consumers
+                                       + [("sink", "1"), ("web", "1")]) and jobs)
+    jobs = wait_for(scraped, 120, f"Prometheus to scrape {consumers} consumers, sink and web",
+                    interval=2)
+    done = query("sum(backfill_jobs_completed_total)")
+    assert done and float(done[0]["value"][1]) >= len(TEN_REPOS), done
+    print(f"[compose] Prometheus scrapes {len(jobs)} targets; "
+          f"jobs completed: {done[0]['value'][1]}")
+    # a plain `down` leaves a profile's services alone (the README says to
+    # name the profile): take it away as a user would
+    stack.compose("--profile", "prometheus", "rm", "--stop", "--force", "prometheus")
 
 
 def check_services(stack, control_topic):
