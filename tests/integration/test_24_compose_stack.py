@@ -357,7 +357,9 @@ def test_compose_stack_as_the_readme_runs_it(workdir):
             with open(os.path.join(workdir, "compose.log"), "w") as f:
                 f.write(logs.stdout + logs.stderr)
             phases.run("down -v", subprocess.run,
-                       [*stack.base, "down", "-v", "--remove-orphans", "--timeout", "30"],
+                       # with the profile: a profile's volumes go only when it is named
+                       [*stack.base, "--profile", "prometheus", "down", "-v", "--remove-orphans",
+                        "--timeout", "30"],
                        env=cli_env, cwd=ROOT, capture_output=True, timeout=600)
             left = subprocess.run(["docker", "ps", "-a", "-q", "--filter",
                                    f"label=com.docker.compose.project={stack.project}"],

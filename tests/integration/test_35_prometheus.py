@@ -137,6 +137,8 @@ def test_prometheus_sums_agree_with_the_simulator_and_postgres(pipeline, workdir
             for p in plist:
                 st, _, text = metrics_get(p, "/metrics")
                 assert st == 200, (job, st)
+                with open(os.path.join(workdir, f"scrape-{job}-{p}.txt"), "w") as f:
+                    f.write(text)  # kept with BACKFILL_KEEP_TEST_DIRS=1
                 assert SECRET_TOKEN not in text and "ghp_" not in text
                 rc, out = promtool_check(text)
                 assert rc == 0, f"{job}: {out}"
