@@ -86,7 +86,11 @@ def test_compose_file_parses_and_has_the_promised_shape():
     for impl, cfg in configs():
         s = cfg["services"]
         assert set(s) == {"kafka", "kafka-init", "postgres", "sink", "consumer", "producer",
-                          "tail", "status", "web"}, impl
+                          "tail", "status", "web", "prometheus"}, impl
+        # Prometheus only on demand, scraping what deploy/prometheus.yml names
+        assert s["prometheus"]["profiles"] == ["prometheus"], impl
+        assert any("deploy/prometheus.yml" in (v if isinstance(v, str) else v.get("source", ""))
+                   for v in s["prometheus"]["volumes"]), impl
         assert re.fullmatch(r"apache/kafka:3\.9\.\d+", s["kafka"]["image"]), impl
         assert re.fullmatch(r"postgres:\d+\.\d+.*", s["postgres"]["image"]), impl
         for svc in ("kafka", "postgres"):
@@ -101,9 +105,14 @@ def test_compose_file_parses_and_has_the_promised_shape():
             assert s[svc]["depends_on"]["kafka-init"]["condition"] == \
                 "service_completed_successfully"
         assert s["sink"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-        # the web: on the host's loopback only, checked through /healthz
+        # the web: on the host's loopback only; it, the sink and every consumer
+        # are checked through their own /healthz (PROGRAM --healthcheck)
         web = s["web"]
-        assert web["restart"] == "unless-stopped" and "/healthz" in " ".join(web["healthcheck"]["test"])
+        assert web["restart"] == "unless-stopped"
+        for svc in ("sink", "consumer", "web"):
+            assert s[svc]["healthcheck"]["test"][-2:] == [f"backfill-{svc}", "--healthcheck"], \
+                f"{impl}: {svc}: {s[svc]['healthcheck']['test']}"
+            assert s[svc]["environment"]["BACKFILL_METRICS_LISTEN"] == "0.0.0.0:9100", impl
         ports = [(p.get("host_ip"), str(p.get("target"))) if isinstance(p, dict)
                  else (p.split(":")[0], p.split(":")[-1].split("/")[0]) for p in web["ports"]]
         assert ports == [("127.0.0.1", "8080")], f"{impl}: {web['ports']}"
