@@ -26,6 +26,9 @@ struct fetcher {
     char token[GH_TOKEN_MAX + 1]; /* the request's credential; wiped once sent */
     int first;
     struct gh_page page; /* filled by the thread, owned until collected */
+    double answered_at;  /* isotime_mono() when the last request ended; guarded by mu */
+    void (*wake)(void *ctx); /* called (from the thread) when a request ends */
+    void *wake_ctx;
 };
 
 static void *fetcher_main(void *arg)
@@ -41,11 +44,15 @@ static void *fetcher_main(void *arg)
         pthread_mutex_unlock(&f->mu);
         double t0 = isotime_mono();
         gh_fetch_page(f->gh, f->token, f->owner, f->name, f->first, f->after, &f->page);
-        wm_github_answer(&f->page, isotime_mono() - t0);
+        double t1 = isotime_mono();
+        wm_github_answer(&f->page, t1 - t0);
         pthread_mutex_lock(&f->mu);
         memset(f->token, 0, sizeof f->token);
+        f->answered_at = t1;
         f->state = FETCHER_DONE;
         pthread_cond_broadcast(&f->cv);
+        if (f->wake)
+            f->wake(f->wake_ctx);
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;
@@ -108,6 +115,32 @@ int fetcher_start(fetcher *f, const char *token, const char *owner, const char *
     }
     pthread_mutex_unlock(&f->mu);
     return rc;
+}
+
+void fetcher_set_wake(fetcher *f, void (*wake)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&f->mu);
+    f->wake = wake;
+    f->wake_ctx = ctx;
+    pthread_mutex_unlock(&f->mu);
+}
+
+double fetcher_answered_at(const fetcher *f)
+{
+    double t;
+    pthread_mutex_lock((pthread_mutex_t *)&f->mu);
+    t = f->answered_at;
+    pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
+    return t;
+}
+
+int fetcher_done(const fetcher *f)
+{
+    int done;
+    pthread_mutex_lock((pthread_mutex_t *)&f->mu);
+    done = f->state == FETCHER_DONE;
+    pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
+    return done;
 }
 
 int fetcher_busy(const fetcher *f)

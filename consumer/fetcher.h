@@ -26,6 +26,17 @@ void fetcher_free(fetcher *f);
 int fetcher_start(fetcher *f, const char *token, const char *owner, const char *name, int first,
                   const char *after);
 
+/* Has wake(ctx) called on the fetcher's thread each time a request
+ * ends, so a loop waiting for something else can look at once (it must
+ * be safe to call from any thread, e.g. rd_kafka_queue_yield). */
+void fetcher_set_wake(fetcher *f, void (*wake)(void *ctx), void *ctx);
+
+/* isotime_mono() when the last request ended (0 before the first). */
+double fetcher_answered_at(const fetcher *f);
+
+/* 1 when a request has ended and waits to be collected. */
+int fetcher_done(const fetcher *f);
+
 /* 1 while a request is started and not yet collected. */
 int fetcher_busy(const fetcher *f);
 

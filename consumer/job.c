@@ -11,15 +11,21 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "commits.h"
 #include "job_messages.h"
 #include "isotime.h"
 #include "job_github.h"
+#include "job_timeline.h"
 #include "log.h"
 #include "worker_metrics.h"
 
-#define JOB_ACK_POLL_S 0.002       /* between looks at the acknowledgements */
-#define JOB_FETCH_POLL_S 0.004     /* between looks at a request in flight */
-#define JOB_COMMIT_RETRY_S 0.2     /* between attempts of a failed commit */
+/* A delivery report or an answer wakes the loop at once (main.c), and
+ * job_run_not_before() says "now" once what the job waits on is there;
+ * these only bound a wait in case a wake-up is missed. */
+#define JOB_ACK_POLL_S 0.02        /* between looks at the acknowledgements */
+#define JOB_FETCH_POLL_S 0.02      /* between looks at a request in flight */
+#define JOB_COMMIT_POLL_S 0.02     /* between looks at a commit's answer */
+#define JOB_COMMIT_RETRY_S 0.2     /* between attempts to send a commit */
 #define JOB_COMMIT_GIVE_UP_S 60.0  /* then go on without it: a later commit covers it */
 #define JOB_COMMITTED_TIMEOUT_MS 5000
 
@@ -59,8 +65,15 @@ struct job_run {
     struct pager pager_before; /* the pager before the page being published */
     double acks_since;         /* monotonic, when the wait for acks began */
     double commit_since;       /* monotonic, first attempt of the pending commit */
+    uint64_t commit_ticket;    /* the pending commit, sent (commits.h); 0 = not yet */
     int commit_failures;
     int acks_slow_logged;
+    /* `started` is published and the first request goes out while Kafka
+     * acknowledges it; its checkpoint (the cutoff) is committed once it
+     * is, unless a page's checkpoint comes first and covers it. */
+    int started_pending;
+    struct checkpoint started_cp;
+    struct job_timeline tl;    /* where the job's time went (logged at its end) */
 };
 
 static double job_now(void)
@@ -88,6 +101,16 @@ void job_run_wake(job_run *jr)
 
 double job_run_not_before(const job_run *jr)
 {
+    /* what the job waits on is there: look now (never before a retry's
+     * backoff, which job_fetch keeps itself) */
+    if ((jr->phase == JOB_ACKS || jr->started_pending) && jr->tally->in_flight <= 0)
+        return 0;
+    if (jr->phase == JOB_FETCH && jr->gh.in_flight && fetcher_done(jr->gh.fetch))
+        return 0;
+    if (jr->phase == JOB_COMMIT && jr->commit_ticket &&
+        commits_state(jr->ctx->commits, job_run_topic(jr), jr->msg->partition,
+                      jr->commit_ticket) != COMMIT_PENDING)
+        return 0;
     return jr->not_before;
 }
 
@@ -122,34 +145,6 @@ void job_run_free(job_run *jr)
     free(jr);
 }
 
-/* Commits `offset` of the message's partition with optional metadata.
- * Returns the error (0 on success); logs nothing. */
-static rd_kafka_resp_err_t job_commit(struct worker_ctx *ctx, const rd_kafka_message_t *msg,
-                                      int64_t offset, const char *metadata)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_t *p;
-    rd_kafka_resp_err_t err;
-
-    if (!l)
-        return RD_KAFKA_RESP_ERR__FAIL;
-    p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(msg->rkt), msg->partition);
-    p->offset = offset;
-    if (metadata) {
-        p->metadata = strdup(metadata); /* owned by the list from here */
-        if (!p->metadata) {
-            rd_kafka_topic_partition_list_destroy(l);
-            return RD_KAFKA_RESP_ERR__FAIL;
-        }
-        p->metadata_size = strlen(metadata);
-    }
-    err = rd_kafka_commit(ctx->consumer, l, 0);
-    if (!err && l->elems[0].err)
-        err = l->elems[0].err;
-    rd_kafka_topic_partition_list_destroy(l);
-    return err;
-}
-
 /* The dead letter was not acknowledged: seek the partition back to the
  * message so it is read (and dead-lettered) again, instead of letting the
  * next job's commit move past a message nobody kept. The failed wait for
@@ -177,7 +172,6 @@ static job_run *job_run_poison(struct worker_ctx *ctx, struct publisher_tally *t
                                rd_kafka_message_t *msg, const char *why)
 {
     struct dlq_info info = {why, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, NULL};
-    rd_kafka_resp_err_t err;
     log_warn("poison message at %s[%d]@%lld: %s; sending it to %s", info.src_topic,
              (int)msg->partition, (long long)msg->offset, why, ctx->dlq_topic);
     wm_poison();
@@ -185,16 +179,16 @@ static job_run *job_run_poison(struct worker_ctx *ctx, struct publisher_tally *t
     if (publisher_send_dlq(ctx->ob, tally, ctx->dlq_topic, msg, &info) != 0 ||
         publisher_check(ctx->ob, tally, ctx->ack_timeout_ms, mark) != 0)
         job_poison_again(ctx, msg);
-    else if ((err = job_commit(ctx, msg, msg->offset + 1, NULL)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_warn("dead-lettered %s[%d]@%lld but could not commit past it (%s); a later commit "
+    else if (!commits_send(ctx->commits, info.src_topic, msg->partition, msg->offset + 1, NULL))
+        log_warn("dead-lettered %s[%d]@%lld but could not commit past it; a later commit "
                  "covers it, or it is dead-lettered again after a restart", info.src_topic,
-                 (int)msg->partition, (long long)msg->offset, rd_kafka_err2str(err));
+                 (int)msg->partition, (long long)msg->offset);
     rd_kafka_message_destroy(msg);
     return NULL;
 }
 
 job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
-                       struct publisher_tally *tally)
+                       struct publisher_tally *tally, double slot_idle_s)
 {
     char err[256];
     struct gh_retry_conf conf = {ctx->page_size, ctx->max_retries, ctx->retry_base_ms,
@@ -215,6 +209,7 @@ job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher 
         return job_run_poison(ctx, tally, msg, err);
     }
     jr->phase = JOB_LOAD;
+    jt_begin(&jr->tl, isotime_mono(), slot_idle_s);
     jr->counted = 1;
     wm_job_started();
     return jr;
@@ -233,6 +228,18 @@ static void job_init_pager(job_run *jr)
     jr->seq = jr->cp.seq;
 }
 
+/* A job with no checkpoint: a fresh cutoff, `started` next. */
+static void job_start_fresh(job_run *jr)
+{
+    memset(&jr->cp, 0, sizeof jr->cp);
+    snprintf(jr->cp.id, sizeof jr->cp.id, "%s", jr->job.id);
+    isotime_format(time(NULL) - (time_t)jr->job.since_days * 86400, jr->cp.cutoff);
+    log_info("starting %s backfill=%s maxPRs=%d sinceDays=%d", jr->job.key, jr->job.id,
+             jr->job.max_prs, jr->job.since_days);
+    jr->phase = JOB_START;
+    job_init_pager(jr);
+}
+
 /* JOB_LOAD: reads the committed offset + metadata of the job's partition.
  * A checkpoint of this very job: resume from it. Nothing of it: start
  * fresh. An offset already past the message: the job was finished. An
@@ -249,6 +256,14 @@ static enum job_step job_load(job_run *jr)
 
     if (!l)
         return job_wait(jr, 1.0);
+    if (commits_final_at(jr->ctx->commits, job_run_topic(jr), jr->msg->partition,
+                         jr->msg->offset)) {
+        /* we own the partition and committed up to this message ourselves:
+         * nothing of it can be committed (no need to ask) */
+        rd_kafka_topic_partition_list_destroy(l);
+        job_start_fresh(jr);
+        return JOB_STEP_AGAIN;
+    }
     p = rd_kafka_topic_partition_list_add(l, job_run_topic(jr), jr->msg->partition);
     err = rd_kafka_committed(jr->ctx->consumer, l, JOB_COMMITTED_TIMEOUT_MS);
     if (!err)
@@ -276,15 +291,10 @@ static enum job_step job_load(job_run *jr)
         log_info("resuming %s backfill=%s at chunk %d, %d PRs fetched, cutoff %s", jr->job.key,
                  jr->job.id, jr->cp.chunk, jr->cp.fetched, jr->cp.cutoff);
         jr->phase = JOB_FETCH;
+        job_init_pager(jr);
     } else {
-        memset(&jr->cp, 0, sizeof jr->cp);
-        snprintf(jr->cp.id, sizeof jr->cp.id, "%s", jr->job.id);
-        isotime_format(time(NULL) - (time_t)jr->job.since_days * 86400, jr->cp.cutoff);
-        log_info("starting %s backfill=%s maxPRs=%d sinceDays=%d", jr->job.key, jr->job.id,
-                 jr->job.max_prs, jr->job.since_days);
-        jr->phase = JOB_START;
+        job_start_fresh(jr);
     }
-    job_init_pager(jr);
     return JOB_STEP_AGAIN;
 }
 
@@ -331,6 +341,11 @@ static enum job_step job_published(job_run *jr, const struct checkpoint *next, i
                                    enum job_phase redo, enum job_phase then,
                                    double then_not_before)
 {
+    if (jr->started_pending) { /* this checkpoint covers `started` too */
+        jr->started_pending = 0;
+        if (redo == JOB_FETCH)
+            redo = JOB_START; /* if `started` is refused, publish it again first */
+    }
     jr->pending = *next;
     jr->pending_final = final;
     jr->redo = redo;
@@ -373,17 +388,24 @@ static enum job_step job_acks(job_run *jr)
     jr->phase = JOB_COMMIT;
     jr->commit_since = isotime_mono();
     jr->commit_failures = 0;
+    jr->commit_ticket = 0;
     return JOB_STEP_AGAIN;
 }
 
+/* The job's last line: what it did and where its time went. */
 static void job_log_end(const job_run *jr)
 {
+    char tl[512];
+    jt_format(&jr->tl, tl, sizeof tl);
     if (jr->fail_reason[0])
-        return; /* logged when it failed */
-    log_info("completed %s backfill=%s: %d PRs in %d chunks, %lld requests, %lld points%s",
-             jr->job.key, jr->job.id, jr->pager.fetched, jr->cp.chunk, (long long)jr->cp.requests,
-             (long long)jr->cp.points,
-             jr->pager.reached_time_limit ? ", reached the time window" : "");
+        log_info("ended %s backfill=%s failed after %d PRs in %d chunks, %lld requests, %lld "
+                 "points %s", jr->job.key, jr->job.id, jr->pager.fetched, jr->cp.chunk,
+                 (long long)jr->cp.requests, (long long)jr->cp.points, tl);
+    else
+        log_info("completed %s backfill=%s: %d PRs in %d chunks, %lld requests, %lld points%s %s",
+                 jr->job.key, jr->job.id, jr->pager.fetched, jr->cp.chunk,
+                 (long long)jr->cp.requests, (long long)jr->cp.points,
+                 jr->pager.reached_time_limit ? ", reached the time window" : "", tl);
 }
 
 /* JOB_COMMIT: commits the acknowledged checkpoint (offset + 1 when final);
@@ -393,34 +415,42 @@ static enum job_step job_commit_step(job_run *jr)
 {
     char meta[CHECKPOINT_MAX_BYTES + 1];
     int64_t offset = jr->msg->offset + (jr->pending_final ? 1 : 0);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    if (!jr->pending_final && checkpoint_encode(&jr->pending, meta, sizeof meta) < 0)
-        log_error("%s: checkpoint does not fit in commit metadata; not committing chunk %d",
-                  jr->job.key, jr->pending.chunk);
-    else
-        err = job_commit(jr->ctx, jr->msg, offset, jr->pending_final ? NULL : meta);
-    if (err) {
-        double failing = isotime_mono() - jr->commit_since;
-        if (failing < JOB_COMMIT_GIVE_UP_S) {
-            if (jr->commit_failures++ == 0)
-                log_warn("%s: commit of %s[%d]@%lld failed: %s; retrying", jr->job.key,
-                         job_run_topic(jr), (int)jr->msg->partition, (long long)offset,
-                         rd_kafka_err2str(err));
-            return job_wait(jr, JOB_COMMIT_RETRY_S);
+    if (!jr->commit_ticket) {
+        if (!jr->pending_final && checkpoint_encode(&jr->pending, meta, sizeof meta) < 0) {
+            log_error("%s: checkpoint does not fit in commit metadata; not committing chunk %d",
+                      jr->job.key, jr->pending.chunk);
+        } else {
+            jr->commit_ticket = commits_send(jr->ctx->commits, job_run_topic(jr),
+                                             jr->msg->partition, offset,
+                                             jr->pending_final ? NULL : meta);
+            if (!jr->commit_ticket) {
+                double failing = isotime_mono() - jr->commit_since;
+                if (failing < JOB_COMMIT_GIVE_UP_S) {
+                    if (jr->commit_failures++ == 0)
+                        log_warn("%s: commit of %s[%d]@%lld could not be sent; retrying",
+                                 jr->job.key, job_run_topic(jr), (int)jr->msg->partition,
+                                 (long long)offset);
+                    return job_wait(jr, JOB_COMMIT_RETRY_S);
+                }
+                log_warn("%s: commit of %s[%d]@%lld could not be sent for %.0f s; going on "
+                         "without it: a later commit covers it", jr->job.key, job_run_topic(jr),
+                         (int)jr->msg->partition, (long long)offset, failing);
+            }
         }
-        log_warn("%s: commit of %s[%d]@%lld still failing after %.0f s (%s); going on without "
-                 "it: a later commit covers it", jr->job.key, job_run_topic(jr),
-                 (int)jr->msg->partition, (long long)offset, failing, rd_kafka_err2str(err));
-    } else if (jr->commit_failures) {
-        log_info("%s: commit of %s[%d]@%lld succeeded after %d failed attempts", jr->job.key,
-                 job_run_topic(jr), (int)jr->msg->partition, (long long)offset,
-                 jr->commit_failures);
     }
+    /* A chunk's checkpoint must have landed before the next request goes
+     * out (a crash then refetches at most the page in flight); the final
+     * commit need not: the tracker sees it through, and commits_flush
+     * before the partition is given up. */
+    if (jr->commit_ticket && !jr->pending_final &&
+        commits_state(jr->ctx->commits, job_run_topic(jr), jr->msg->partition,
+                      jr->commit_ticket) == COMMIT_PENDING)
+        return job_wait(jr, JOB_COMMIT_POLL_S);
+    jr->commit_ticket = 0;
     jr->phase = jr->then;
     jr->not_before = jr->then_not_before;
     if (jr->pending_final) {
-        job_log_end(jr);
         if (jr->fail_reason[0])
             wm_job_failed(jr->fail_class);
         else
@@ -430,8 +460,10 @@ static enum job_step job_commit_step(job_run *jr)
     return jr->not_before > job_now() ? JOB_STEP_WAIT : JOB_STEP_AGAIN;
 }
 
-/* JOB_START: publishes `started` and commits the fresh checkpoint, so
- * whoever takes over keeps this job's cutoff. */
+/* JOB_START: publishes `started` and goes on to the first request at
+ * once; the fresh checkpoint (so that whoever takes over keeps this
+ * job's cutoff) is committed once `started` is acknowledged, while the
+ * request is out (job_started_commit). */
 static enum job_step job_start_event(job_run *jr)
 {
     struct progress_info pi;
@@ -442,8 +474,43 @@ static enum job_step job_start_event(job_run *jr)
         jr->seq = next.seq;
         return job_wait(jr, 1.0);
     }
+    jr->seq = next.seq;
+    jr->started_cp = next;
+    jr->started_pending = 1;
     jr->pager_before = jr->pager;
-    return job_published(jr, &next, 0, JOB_START, JOB_FETCH, 0);
+    jr->phase = JOB_FETCH;
+    return JOB_STEP_AGAIN;
+}
+
+/* With `started` in flight: once acknowledged, commits its checkpoint.
+ * Returns -1 if Kafka refused it (publish it again before any page),
+ * else 0. A failed
+ * commit is not retried: the first page's checkpoint covers it. */
+static int job_started_commit(job_run *jr)
+{
+    char meta[CHECKPOINT_MAX_BYTES + 1];
+    int r = publisher_check(jr->ctx->ob, jr->tally, 0, jr->fail_mark);
+
+    if (r != 1)
+        jr->fail_mark = jr->tally->failed;
+    if (r > 0)
+        return 0;
+    jr->started_pending = 0;
+    if (r < 0) {
+        log_warn("%s: Kafka refused the started event; publishing it again", jr->job.key);
+        return -1;
+    }
+    jr->cp = jr->started_cp;
+    if (checkpoint_encode(&jr->cp, meta, sizeof meta) < 0)
+        return 0;
+    /* not waited for: the request is out, and the first page's commit
+     * comes after it on the same connection */
+    if (!commits_send(jr->ctx->commits, job_run_topic(jr), jr->msg->partition, jr->msg->offset,
+                      meta))
+        log_warn("%s: could not send the commit of the fresh checkpoint of %s[%d]@%lld; the "
+                 "first page's commit covers it", jr->job.key, job_run_topic(jr),
+                 (int)jr->msg->partition, (long long)jr->msg->offset);
+    return 0;
 }
 
 /* Ends the job as failed with reason (copied); to_dlq also dead-letters
@@ -582,6 +649,14 @@ static enum job_step job_fetch(job_run *jr)
     struct gh_decision d;
     enum job_step st;
 
+    if (jr->started_pending && job_started_commit(jr) < 0) {
+        /* the request in flight (the same first page) stays: its answer
+         * is taken after `started` went out again */
+        jr->phase = JOB_START;
+        return job_wait(jr, 1.0);
+    }
+    if (!jr->gh.in_flight && jr->not_before > job_now())
+        return JOB_STEP_WAIT; /* woken for `started`; the backoff still runs */
     if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d)) {
         wm_rate_limit_wait(jr->gh.later_s); /* the pace (or a credential being readied) */
         return job_wait(jr, jr->gh.later_s > JOB_FETCH_POLL_S ? jr->gh.later_s : JOB_FETCH_POLL_S);
@@ -615,7 +690,7 @@ static enum job_step job_fetch(job_run *jr)
     return st;
 }
 
-enum job_step job_run_step(job_run *jr)
+static enum job_step job_step_phase(job_run *jr)
 {
     /* A cancellation takes effect at a chunk boundary, once the
      * checkpoint (and so the seq to continue from) is known. */
@@ -636,6 +711,51 @@ enum job_step job_run_step(job_run *jr)
     case JOB_END: break;
     }
     return JOB_STEP_DONE;
+}
+
+/* What the job waits on between two steps: the span its time goes to. */
+static enum jt_span job_span(const job_run *jr)
+{
+    switch (jr->phase) {
+    case JOB_LOAD: return JT_LOAD;
+    case JOB_START: return JT_STARTED;
+    case JOB_FETCH:
+        if (jr->gh.in_flight)
+            return JT_GITHUB;
+        return jr->not_before > job_now() ? JT_WAIT : JT_SEND;
+    case JOB_ACKS: return jr->pending.requests == 0 ? JT_STARTED : JT_ACKS;
+    case JOB_FAIL: return JT_PUBLISH;
+    case JOB_COMMIT:
+    case JOB_END:
+    default: return JT_COMMIT;
+    }
+}
+
+enum job_step job_run_step(job_run *jr)
+{
+    double t0 = isotime_mono();
+    int asked = jr->phase == JOB_FETCH && jr->gh.in_flight;
+    enum jt_span during = job_span(jr);
+    enum job_step st;
+
+    if (during == JT_WAIT)
+        during = JT_SEND; /* the wait is over: this step sends the request */
+    jt_switch(&jr->tl, t0, during);
+    st = job_step_phase(jr);
+    if (st == JOB_STEP_AGAIN)
+        jr->not_before = 0; /* the next step may run at once, whatever was scheduled before */
+    if (asked && !jr->gh.in_flight) {
+        /* the answer came at answered_at: GitHub's time ended there; the
+         * rest of the wait and this step (publishing) are ours */
+        jt_move(&jr->tl, JT_GITHUB, JT_COLLECT, t0 - jr->gh.answered_at);
+        jr->tl.cur = JT_PUBLISH;
+    }
+    jt_switch(&jr->tl, isotime_mono(), job_span(jr));
+    if (st == JOB_STEP_DONE && jr->pending_final) { /* the final commit is done */
+        job_log_end(jr);
+        wm_job_timeline(&jr->tl);
+    }
+    return st;
 }
 
 int job_run_finish_chunk(job_run *jr, int timeout_ms)

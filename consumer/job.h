@@ -9,10 +9,14 @@
  * Protocol (README.md, "How it works"): after every chunk the job
  * publishes the chunk's pull requests, then its progress event, waits
  * until both are acknowledged, then commits the job message's own offset
- * with a checkpoint in the commit metadata. On completion or terminal
- * failure it publishes the final event and commits offset + 1. A job
- * whose message carries a checkpoint of its own id resumes from it: same
- * cutoff, same cursor, seq continuing.
+ * with a checkpoint in the commit metadata, and sends the next request
+ * only once that commit has landed. On completion or terminal failure it
+ * publishes the final event and, once acknowledged, sends the commit of
+ * offset + 1 and is done: the worker's commit tracker (commits.h) sees
+ * that commit through. `started` and the commit of the fresh checkpoint
+ * go out while the first request is at GitHub. A job whose message
+ * carries a checkpoint of its own id resumes from it: same cutoff, same
+ * cursor, seq continuing.
  *
  * Nothing in a step waits long: GitHub requests run on the slot's fetcher
  * thread, acknowledgements are looked at without blocking (during a
@@ -32,6 +36,7 @@
 #include "github.h"
 #include "github_policy.h"
 #include "cancels.h"
+#include "commits.h"
 #include "credentials.h"
 #include "fetcher.h"
 #include "publisher.h"
@@ -50,6 +55,7 @@ struct worker_ctx {
     long secondary_wait_ms;      /* secondary limit without retry-after (GitHub: 60 s) */
     int ack_timeout_ms;          /* acknowledgements slower than this are logged */
     cred_pool *creds;            /* borrowed: the GitHub credentials all its jobs share */
+    commits *commits;            /* borrowed: every commit of the jobs topic goes through it */
 };
 
 typedef struct job_run job_run;
@@ -60,9 +66,12 @@ enum job_step { JOB_STEP_AGAIN, JOB_STEP_WAIT, JOB_STEP_DONE };
  * job it is sent to the DLQ with the reason, its offset + 1 is committed,
  * msg is destroyed and NULL is returned; NULL is also returned (and msg
  * destroyed, nothing committed) if even that fails. fetch and tally are
- * the slot's (borrowed): its request thread and its Kafka deliveries. */
+ * the slot's (borrowed): its request thread and its Kafka deliveries.
+ * slot_idle_s: how long the slot stood free before this message came
+ * (< 0 for its first job), for the job's timeline (job_timeline.h),
+ * which its last log line and backfill_job_* metrics report. */
 job_run *job_run_start(struct worker_ctx *ctx, rd_kafka_message_t *msg, fetcher *fetch,
-                       struct publisher_tally *tally);
+                       struct publisher_tally *tally, double slot_idle_s);
 
 /* Does the next step. JOB_STEP_AGAIN: the next may run at once; JOB_STEP_WAIT:
  * call again at job_run_not_before(); JOB_STEP_DONE: final event

@@ -98,6 +98,7 @@ int job_gh_step(struct job_gh *g, const struct job *job, const struct pager *pag
     if (!fetcher_collect(g->fetch, page, 0))
         return 0;
     g->in_flight = 0;
+    g->answered_at = fetcher_answered_at(g->fetch);
     job_gh_decide(g, page, d);
     return 1;
 }

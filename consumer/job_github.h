@@ -26,6 +26,7 @@ struct job_gh {
     int in_flight;             /* a request of this job is with the fetcher */
     double later_s;            /* after a step that started nothing: when to look again */
     int no_credential;         /* waiting because no credential is valid (wake it when one is) */
+    double answered_at;        /* isotime_mono() when the last collected answer arrived */
 };
 
 /* Sets up g for a new job on the slot's fetcher (borrowed, idle) with the

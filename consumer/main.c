@@ -2,9 +2,11 @@
  * --jobs jobs at once, each from a different one of its assigned
  * partitions of the jobs topic and each with its own GitHub fetcher
  * thread; this thread owns every job's state and steps each one (see
- * job.h). A partition is paused while a job of it runs, and all are while
- * every slot is busy, still polling, so the group never considers the
- * worker dead. A revoke of a job's partition or SIGTERM/SIGINT stops the
+ * job.h). Each partition is fetched at most one message ahead: that
+ * message is held (held.h, the partition paused) until a slot is free and
+ * the partition's running job, if any, is done, so the next job starts
+ * the moment one ends; the loop keeps polling, so the group never
+ * considers the worker dead. A revoke of a job's partition or SIGTERM/SIGINT stops the
  * job at the next chunk boundary — its checkpoint is already committed —
  * and whoever owns the partition next resumes it. */
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include "credentials.h"
 #include "fetcher.h"
 #include "github_pace.h"
+#include "held.h"
 #include "job.h"
 #include "kafka.h"
 #include "kafka_group.h"
@@ -88,6 +91,7 @@ struct consumer_state {
     job_run *jobs[MAX_JOBS];      /* owned: the job in each slot, NULL when free */
     fetcher *fetchers[MAX_JOBS];  /* owned: each slot's GitHub request thread */
     struct publisher_tally tallies[MAX_JOBS]; /* each slot's Kafka deliveries */
+    double slot_freed[MAX_JOBS];  /* isotime_mono() when the slot's last job ended, 0 = none yet */
     cancels *ctl;                 /* owned: cancellations from the control topic */
     cred_pool *creds;             /* owned: the GitHub credentials */
     int creds_usable;             /* as last seen: 0 = take no new jobs */
@@ -95,6 +99,9 @@ struct consumer_state {
     struct kafka_topic jobs_topic; /* name borrowed; partitions wanted and found */
     const char *brokers;          /* borrowed: for the advice in warnings */
     struct kafka_group_hooks group_hooks; /* what the worker does around a rebalance */
+    rd_kafka_queue_t *loop_queue; /* owned handle: the consumer's queue the loop waits on */
+    commits *commits;             /* owned: the jobs topic's commits (commits.h) */
+    held *held;                   /* owned: job messages ready for the next free slot */
 };
 
 #define SHUTDOWN_FINISH_MS 10000 /* to finish the chunk in hand at shutdown or revoke */
@@ -266,14 +273,6 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     return CLI_RUN;
 }
 
-static int running_jobs(const struct consumer_state *cs)
-{
-    int n = 0;
-    for (int i = 0; i < cs->njobs; i++)
-        n += cs->jobs[i] != NULL;
-    return n;
-}
-
 /* The slot whose job works on topic[partition], or -1. */
 static int job_on(const struct consumer_state *cs, const char *topic, int32_t partition)
 {
@@ -284,22 +283,25 @@ static int job_on(const struct consumer_state *cs, const char *topic, int32_t pa
     return -1;
 }
 
-/* A partition is paused while a job of it runs (its next job must wait:
- * same repository, same order) and every partition is paused while all
- * slots are busy; the rest are resumed. Applied to `parts`, or to the
- * whole assignment when parts is NULL. */
+/* A partition is paused while its next job message is held (held.h):
+ * for a slot, or until the job of the partition that runs now is done
+ * (same repository, same order). So a partition is never more than one
+ * message ahead of its jobs, and a job's successor is there the moment
+ * it ends. Every partition is paused while no GitHub credential is
+ * usable; the rest are resumed. Applied to `parts`, or to the whole
+ * assignment when parts is NULL. */
 static void update_pauses(struct consumer_state *cs, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_t *rk = cs->ctx.consumer;
     rd_kafka_topic_partition_list_t *a = parts, *pause, *resume;
-    int full = running_jobs(cs) >= cs->njobs || !cs->creds_usable;
+    int none = !cs->creds_usable;
 
     if (!a && (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a))
         return;
     pause = rd_kafka_topic_partition_list_new(a->cnt + 1);
     resume = rd_kafka_topic_partition_list_new(a->cnt + 1);
     for (int i = 0; pause && resume && i < a->cnt; i++) {
-        int busy = full || job_on(cs, a->elems[i].topic, a->elems[i].partition) >= 0;
+        int busy = none || held_has(cs->held, a->elems[i].topic, a->elems[i].partition);
         rd_kafka_topic_partition_list_add(busy ? pause : resume, a->elems[i].topic,
                                           a->elems[i].partition);
     }
@@ -334,6 +336,7 @@ static void stop_job(struct consumer_state *cs, int slot, const char *why, int l
                  (int)job_run_partition(jr));
     job_run_free(jr);
     cs->jobs[slot] = NULL;
+    cs->slot_freed[slot] = isotime_mono();
 }
 
 /* Says, when the jobs topic has fewer partitions than configured, how
@@ -394,6 +397,15 @@ static void before_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_li
         if (slot >= 0)
             stop_job(cs, slot, lost ? "partition lost" : "partition revoked", lost);
     }
+    held_drop(cs->held, parts); /* the next owner reads them again */
+    if (cs->commits) {
+        /* the final commits of finished jobs land before the next owner
+         * reads the committed offsets */
+        if (!lost && commits_flush(cs->commits, parts, SHUTDOWN_FINISH_MS) != 0)
+            log_warn("commits of revoked partitions still unanswered after %d ms; whoever owns "
+                     "them next may run their last job again", SHUTDOWN_FINISH_MS);
+        commits_forget(cs->commits, parts);
+    }
     rd_kafka_resume_partitions(rk, parts); /* don't leave a pause behind (see after_assign) */
 }
 
@@ -452,27 +464,66 @@ static void give_back(rd_kafka_t *rk, rd_kafka_message_t *msg)
     rd_kafka_message_destroy(msg);
 }
 
+/* Starts a job of msg (taken) in the free slot. */
+static void start_job(struct consumer_state *cs, int slot, rd_kafka_message_t *msg)
+{
+    cs->jobs[slot] = job_run_start(&cs->ctx, msg, cs->fetchers[slot], &cs->tallies[slot],
+                                   cs->slot_freed[slot] > 0 ? isotime_mono() - cs->slot_freed[slot]
+                                                            : -1);
+}
+
+static int free_slot(const struct consumer_state *cs)
+{
+    for (int i = 0; i < cs->njobs; i++)
+        if (!cs->jobs[i])
+            return i;
+    return -1;
+}
+
+static int partition_busy(void *ctx, const char *topic, int32_t partition)
+{
+    return job_on(ctx, topic, partition) >= 0;
+}
+
+/* Fills free slots with held messages whose partitions have no job. */
+static void start_held(struct consumer_state *cs)
+{
+    int slot, started = 0;
+    rd_kafka_message_t *msg;
+    while (cs->creds_usable && (slot = free_slot(cs)) >= 0 &&
+           (msg = held_take(cs->held, partition_busy, cs))) {
+        start_job(cs, slot, msg);
+        started = 1;
+    }
+    if (started)
+        update_pauses(cs, NULL);
+}
+
+/* A job message: its job starts in a free slot, or it waits in `held`
+ * (its partition paused) until its partition's job is done or a slot is
+ * free. */
 static void handle_message(struct consumer_state *cs, rd_kafka_message_t *msg)
 {
     rd_kafka_t *rk = cs->ctx.consumer;
+    const char *topic;
+    int slot;
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("consumer: %s", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
         return;
     }
-    int slot = -1;
-    for (int i = 0; i < cs->njobs && slot < 0; i++)
-        if (!cs->jobs[i])
-            slot = i;
-    if (slot < 0 || job_on(cs, rd_kafka_topic_name(msg->rkt), msg->partition) >= 0) {
-        give_back(rk, msg); /* fetched before the pause took effect */
-        return;
-    }
-    /* takes msg */
-    cs->jobs[slot] = job_run_start(&cs->ctx, msg, cs->fetchers[slot], &cs->tallies[slot]);
-    if (cs->jobs[slot])
+    topic = rd_kafka_topic_name(msg->rkt);
+    slot = free_slot(cs);
+    if (slot >= 0 && cs->creds_usable && job_on(cs, topic, msg->partition) < 0 &&
+        !held_has(cs->held, topic, msg->partition)) {
+        start_job(cs, slot, msg); /* takes msg */
         update_pauses(cs, NULL);
+    } else if (held_put(cs->held, msg) == 0) {
+        update_pauses(cs, NULL);
+    } else {
+        give_back(rk, msg); /* a second one, fetched before the pause took effect */
+    }
 }
 
 /* Runs each job's next step if due; returns how long the loop may block. */
@@ -488,6 +539,8 @@ static int run_jobs(struct consumer_state *cs)
             if (job_run_step(cs->jobs[i]) == JOB_STEP_DONE) {
                 job_run_free(cs->jobs[i]);
                 cs->jobs[i] = NULL;
+                cs->slot_freed[i] = isotime_mono();
+                start_held(cs); /* the next job starts at once */
                 update_pauses(cs, NULL);
             }
             wait = 0;
@@ -496,6 +549,28 @@ static int run_jobs(struct consumer_state *cs)
             next = wait;
     }
     return next <= 0 ? 0 : (int)(next * 1000) + 1;
+}
+
+/* Wakes the loop out of its wait in rd_kafka_consumer_poll (any thread):
+ * an answer from GitHub or a delivery report is there to act on. */
+static void wake_loop(void *queue)
+{
+    rd_kafka_queue_yield(queue);
+}
+
+static void wake_loop_kafka(rd_kafka_t *rk, void *queue)
+{
+    (void)rk;
+    rd_kafka_queue_yield(queue);
+}
+
+/* Turns the wake-ups on (queue = the loop's) or off (NULL). */
+static void set_wakes(struct consumer_state *cs, rd_kafka_queue_t *queue)
+{
+    for (int i = 0; i < cs->njobs; i++)
+        fetcher_set_wake(cs->fetchers[i], queue ? wake_loop : NULL, queue);
+    publisher_set_wake(cs->ctx.ob, queue ? wake_loop_kafka : NULL, queue);
+    commits_set_wake(cs->commits, queue ? wake_loop_kafka : NULL, queue);
 }
 
 /* Runs until SIGTERM/SIGINT (returns 0) or a fatal Kafka error (returns 1:
@@ -512,6 +587,7 @@ static int run(struct consumer_state *cs)
         if (msg)
             handle_message(cs, msg);
         publisher_poll(cs->ctx.ob);
+        commits_poll(cs->commits);
         cancels_poll(cs->ctl);
         if (cred_pool_usable(cs->creds) != cs->creds_usable) {
             cs->creds_usable = !cs->creds_usable; /* none left: pause all; back: resume */
@@ -520,6 +596,7 @@ static int run(struct consumer_state *cs)
             for (int i = 0; cs->creds_usable && i < cs->njobs; i++)
                 if (cs->jobs[i])
                     job_run_wake(cs->jobs[i]);
+            start_held(cs);
         }
     }
     if (fatal)
@@ -528,6 +605,10 @@ static int run(struct consumer_state *cs)
     for (int i = 0; i < cs->njobs; i++)
         if (cs->jobs[i])
             stop_job(cs, i, fatal ? "fatal Kafka error" : "shutting down", fatal);
+    held_drop(cs->held, NULL);
+    if (!fatal && commits_flush(cs->commits, NULL, SHUTDOWN_FINISH_MS) != 0)
+        log_warn("commits still unanswered after %d ms at shutdown; whoever owns their "
+                 "partitions next may run their last job again", SHUTDOWN_FINISH_MS);
     return fatal ? 1 : 0;
 }
 
@@ -700,9 +781,18 @@ int main(int argc, char **argv)
         goto done;
     }
     cs.ctx.cancels = cs.ctl;
+    if (!(cs.held = held_new())) {
+        log_error("out of memory");
+        goto done;
+    }
     cs.ctx.consumer = consumer_new(&o, &cs);
     if (!cs.ctx.consumer)
         goto done;
+    if (!(cs.commits = commits_new(cs.ctx.consumer))) {
+        log_error("out of memory");
+        goto done;
+    }
+    cs.ctx.commits = cs.commits;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, o.common.jobs_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t serr = rd_kafka_subscribe(cs.ctx.consumer, sub);
@@ -713,9 +803,21 @@ int main(int argc, char **argv)
     }
     log_info("consuming %s as group %s, publishing to %s", o.common.jobs_topic, o.group,
              o.common.progress_topic);
+    cs.loop_queue = rd_kafka_queue_get_consumer(cs.ctx.consumer);
+    if (cs.loop_queue)
+        set_wakes(&cs, cs.loop_queue);
     rc = run(&cs);
     log_info("leaving group %s", o.group);
 done:
+    if (cs.loop_queue) {
+        set_wakes(&cs, NULL); /* nothing may yield the queue once it is gone */
+        rd_kafka_queue_destroy(cs.loop_queue);
+    }
+    /* its queue must go before the consumer; the revoke at close finds
+     * no job and nothing held any more */
+    commits_free(cs.commits);
+    cs.commits = NULL;
+    held_drop(cs.held, NULL);
     metrics_http_stop(server); /* its health callback reads only atomics and kafka_health */
     if (cs.ctx.consumer) {
         if (kafka_group_close(cs.ctx.consumer, GROUP_CLOSE_MS))
@@ -726,6 +828,7 @@ done:
     publisher_free(cs.ctx.ob);
     cancels_free(cs.ctl);
     pauses_free(cs.pauses);
+    held_free(cs.held);
     for (int i = 0; i < cs.njobs; i++)
         fetcher_free(cs.fetchers[i]);
     cred_pool_free(cs.creds);

@@ -1,7 +1,8 @@
 /* pauses: pausing and resuming the worker's partitions of the jobs topic.
  *
- * The worker pauses a partition while a job of it runs, and every
- * partition while all its slots are busy (main.c decides which). This
+ * The worker pauses a partition while its next job message is held, and
+ * every partition while no GitHub credential is usable (main.c decides
+ * which). This
  * module applies that split and works around a librdkafka stall: a broker
  * thread whose partitions are all paused idles in a 1 s wait, and
  * resuming a partition does not wake it, so the next job starts up to

@@ -80,7 +80,7 @@ static void publisher_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, v
 publisher *publisher_new(const struct cli_common *c, char *errstr, size_t errlen)
 {
     static const char *const defaults[] = {
-        "enable.idempotence", "true", "acks", "all", "linger.ms", "2",
+        "enable.idempotence", "true", "acks", "all", "linger.ms", "0",
         "message.max.bytes", PUBLISHER_MAX_MESSAGE, "compression.type", "lz4",
         "client.id", "backfill-consumer", NULL};
     publisher *ob = calloc(1, sizeof *ob);
@@ -258,4 +258,13 @@ int publisher_check(publisher *ob, struct publisher_tally *t, int timeout_ms, in
 void publisher_poll(publisher *ob)
 {
     rd_kafka_poll(ob->rk, 0);
+}
+
+void publisher_set_wake(publisher *ob, void (*wake)(rd_kafka_t *rk, void *ctx), void *ctx)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(ob->rk);
+    if (!q)
+        return;
+    rd_kafka_queue_cb_event_enable(q, wake, ctx); /* NULL: off */
+    rd_kafka_queue_destroy(q);
 }

@@ -71,4 +71,10 @@ int publisher_check(publisher *ob, struct publisher_tally *t, int timeout_ms, in
 /* Serves delivery reports without blocking. */
 void publisher_poll(publisher *ob);
 
+/* Has wake(rk, ctx) called from a librdkafka thread whenever a delivery
+ * report is ready to be served, so a loop blocked elsewhere (in the
+ * consumer's poll) can serve it at once; wake NULL turns that off (before
+ * whatever ctx points to goes away). */
+void publisher_set_wake(publisher *ob, void (*wake)(rd_kafka_t *rk, void *ctx), void *ctx);
+
 #endif

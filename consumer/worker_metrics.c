@@ -21,7 +21,14 @@ static struct {
     struct metric *requests[WM_CLASS_N];
     struct metric *duration, *points, *pages, *prs, *rl_wait;
     struct metric_family *budget_remaining, *budget_reset; /* by account */
+    struct metric *span[JT_N + 1]; /* the last one: handover */
+    struct metric *overhead;
 } wm;
+
+/* Per-job overheads run from about a millisecond to a rate-limit-free
+ * second; finer than METRICS_LATENCY_BUCKETS at the low end. */
+static const double wm_overhead_buckets[] = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02,
+                                             0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
 int wm_init(void)
 {
@@ -76,6 +83,19 @@ int wm_init(void)
     wm.budget_reset = metrics_family(
         m, METRIC_GAUGE, "backfill_github_budget_reset_timestamp_seconds",
         "When the account's primary rate-limit window resets (Unix time).", "account", NULL, 0);
+    f = metrics_family(m, METRIC_COUNTER, "backfill_job_seconds_total",
+                       "Seconds finished jobs spent, by span of their timeline (github: at "
+                       "GitHub; wait: limits and backoff; handover: the slot free before the "
+                       "job's message came; the rest is the worker's own overhead).",
+                       "span", NULL, 0);
+    for (int i = 0; i < JT_N; i++)
+        wm.span[i] = metrics_series1(f, jt_name((enum jt_span)i));
+    wm.span[JT_N] = metrics_series1(f, "handover");
+    wm.overhead = metrics_series0(metrics_family(
+        m, METRIC_HISTOGRAM, "backfill_job_overhead_seconds",
+        "Per finished job: its time outside GitHub (total less the requests and the waits "
+        "GitHub's limits imposed).", NULL, wm_overhead_buckets,
+        (int)(sizeof wm_overhead_buckets / sizeof wm_overhead_buckets[0])));
     return 0;
 }
 
@@ -157,6 +177,16 @@ void wm_rate_limit_wait(double seconds)
 {
     if (seconds > 0)
         metric_add(wm.rl_wait, seconds);
+}
+
+void wm_job_timeline(const struct job_timeline *t)
+{
+    for (int i = 0; i < JT_N; i++)
+        if (t->span[i] > 0)
+            metric_add(wm.span[i], t->span[i]);
+    if (t->handover > 0)
+        metric_add(wm.span[JT_N], t->handover);
+    metric_observe(wm.overhead, jt_outside(t));
 }
 
 void wm_budget(const char *account, int remaining, time_t reset_at)

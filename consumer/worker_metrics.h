@@ -17,6 +17,9 @@
  *                                               secondary limit or the shared pace
  *   backfill_github_budget_remaining{account}   primary budget left, as last answered
  *   backfill_github_budget_reset_timestamp_seconds{account}  when it resets
+ *   backfill_job_seconds_total{span}            finished jobs' time by span (job_timeline.h),
+ *                                               plus "handover": slots free before a job
+ *   backfill_job_overhead_seconds               per job, its time outside GitHub (histogram)
  *
  * Every label value comes from a fixed set, except `account`: an account
  * key of the credential pool ("alice", "installation/42", "credential 2"),
@@ -31,6 +34,7 @@
 #include <time.h>
 
 #include "github.h"
+#include "job_timeline.h"
 
 /* Why a job failed: the reason label of backfill_jobs_failed_total. */
 enum wm_fail {
@@ -83,6 +87,9 @@ void wm_page_accepted(int pull_requests);
 
 /* A wait of `seconds` for a budget reset, a secondary limit or the pace. */
 void wm_rate_limit_wait(double seconds);
+
+/* A job finished (final commit done): its spans and its overhead. */
+void wm_job_timeline(const struct job_timeline *t);
 
 /* What an answer said about an account's primary budget: remaining < 0 or
  * reset_at == 0 leave that series as it was. account is the pool's

@@ -77,11 +77,14 @@ if [[ ${BACKFILL_SKIP_SANITIZE:-0} != 1 ]]; then
     TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
         build-tsan/bin/test_metrics >/dev/null
     step "worker tests under ThreadSanitizer, 4 jobs per worker"
-    # The pipeline and fatal-error tests with every worker running 4 jobs
-    # at once: the main loop and 4 fetcher threads per process.
+    # The pipeline, fatal-error and job-overhead tests with every worker
+    # running 4 jobs at once: the main loop and 4 fetcher threads per
+    # process, which wake the loop (as librdkafka's threads do) when an
+    # answer, a delivery report or a commit result is there.
     BACKFILL_JOBS=4 TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
         BACKFILL_BIN=$root/build-tsan/bin "$py" -m pytest -q -p no:cacheprovider \
-        tests/integration/test_01_pipeline.py tests/integration/test_14_kafka_fatal.py
+        tests/integration/test_01_pipeline.py tests/integration/test_14_kafka_fatal.py \
+        tests/integration/test_36_job_overhead.py
     step "credential tests under ThreadSanitizer"
     # the credentials' agent thread (token file, GET /user, App installations
     # and token renewals) beside the main loop and the fetchers

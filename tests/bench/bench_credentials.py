@@ -32,42 +32,16 @@ account and window) and the pace (1,800 points a minute per account).
 import argparse
 import math
 import os
-import random
 import sys
 import time
 import uuid
 import zlib
 
-from benchlib import Pipeline, Simulator, produce_and_wait, services, start_workers
+from benchlib import (Pipeline, Simulator, mixed_repos, pages_needed, produce_and_wait, services,
+                      start_workers)
 
 JOBS = 4  # the consumer's default --jobs
 MAX_PRS = 200
-
-
-def mixed_repos(n, seed):
-    """[(name, in_window, older)]: a third <= 20 PRs in the window, half
-    21-150, the rest 151-320 (sim-K-M/r<i>: K in the window, M older)."""
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        r = rng.random()
-        k = rng.randint(1, 20) if r < 1 / 3 else rng.randint(21, 150) if r < 5 / 6 else \
-            rng.randint(151, 320)
-        m = rng.randint(0, 40)
-        out.append((f"sim-{k}-{m}/r{i}", k, m))
-    return out
-
-
-def pages_needed(work, repos):
-    """{name: pages (points) a correct worker needs}, as the simulator's own
-    /_sim/expected counts them (one throwaway simulator asked once)."""
-    d = os.path.join(work, "pages")
-    os.makedirs(d, exist_ok=True)
-    sim = Simulator(d)
-    try:
-        return {r: sim.expected(r, MAX_PRS)["min_pages"] for r, _, _ in repos}
-    finally:
-        sim.stop()
 
 
 def one_run(kafka, pg, work, n_accounts, repos, a):
@@ -136,7 +110,7 @@ def main():
     in_flight = min(a.consumers * JOBS, a.partitions)
     results = []
     with services() as (kafka, pg, work):
-        pages = pages_needed(work, repos)
+        pages = pages_needed(work, [r for r, _, _ in repos], MAX_PRS)
         needed = sum(pages.values())
         # librdkafka's default partitioner: CRC-32 of the key (lower-cased owner/name)
         load = [0] * a.partitions

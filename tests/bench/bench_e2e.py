@@ -24,14 +24,13 @@ import argparse
 import collections
 import json
 import math
-import os
 import re
 import subprocess
 import sys
 import time
 
-from benchlib import (Pipeline, Simulator, median, proc_private_kib, proc_usage,
-                      produce_and_wait, services, start_workers)
+from benchlib import (fresh_pipeline, median, proc_private_kib, proc_usage, produce_and_wait,
+                      services, start_workers)
 
 PAGES = math.ceil(200 / 100)
 
@@ -56,11 +55,7 @@ def assignment_floor(consumers, parts, jobs, latency_ms):
 
 
 def one_run(kafka, pg, work, label, repos, a, consumer_args, jobs, partitions):
-    d = os.path.join(work, f"{label}-{time.monotonic_ns()}")
-    os.makedirs(d)
-    sim = Simulator(d, "--latency-ms", str(a.latency_ms))
-    p = Pipeline(kafka, pg, d, sim)
-    p.env["BACKFILL_PARTITIONS"] = str(partitions)
+    sim, p = fresh_pipeline(work, label, kafka, pg, a.latency_ms, partitions)
     try:
         sink = p.start("backfill-sink")
         # let the group settle (every partition owned once, cooperative

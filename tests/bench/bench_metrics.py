@@ -10,13 +10,12 @@ the size and answer time of one scrape.
 usage: tests/bench/bench_metrics.py [--runs N] [--repos N] [--latency-ms N] [--scrape-ms N]
 """
 import argparse
-import os
 import sys
 import threading
 import time
 import urllib.request
 
-from benchlib import Pipeline, Simulator, median, proc_usage, produce_and_wait, services
+from benchlib import fresh_pipeline, median, proc_usage, produce_and_wait, services
 from harness import free_port, owned_partitions, wait_for
 
 
@@ -44,10 +43,7 @@ class Scraper(threading.Thread):
 
 
 def one_run(kafka, pg, work, repos, a, metrics):
-    d = os.path.join(work, f"{'on' if metrics else 'off'}-{time.monotonic_ns()}")
-    os.makedirs(d)
-    sim = Simulator(d, "--latency-ms", str(a.latency_ms))
-    p = Pipeline(kafka, pg, d, sim)
+    sim, p = fresh_pipeline(work, "on" if metrics else "off", kafka, pg, a.latency_ms)
     ports = [free_port() for _ in range(6)] if metrics else []
     flag = (lambda i: ["--metrics", f"127.0.0.1:{ports[i]}"]) if metrics else (lambda i: [])
     scraper = None

@@ -34,7 +34,7 @@ import platform
 import sys
 import time
 
-from benchlib import Pipeline, Simulator, median, services, start_workers
+from benchlib import fresh_pipeline, median, services, start_workers
 from harness import TEN_REPOS, SseReader, http_json, wait_for
 
 POLL = 0.1  # s between GET /api/backfills
@@ -43,11 +43,7 @@ POLL = 0.1  # s between GET /api/backfills
 def deploy(kafka, pg, work, label, a):
     """Simulator, sink, 5 settled consumers and a healthy backfill-web on
     fresh topics, database and groups. Returns (sim, pipeline, web)."""
-    d = os.path.join(work, f"{label}-{time.monotonic_ns()}")
-    os.makedirs(d)
-    sim = Simulator(d, "--latency-ms", str(a.latency_ms))
-    p = Pipeline(kafka, pg, d, sim)
-    p.env["BACKFILL_PARTITIONS"] = str(a.partitions)
+    sim, p = fresh_pipeline(work, label, kafka, pg, a.latency_ms, a.partitions)
     try:
         p.start("backfill-sink")
         # let the group settle so the clock measures the backfill, not the join

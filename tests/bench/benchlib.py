@@ -4,6 +4,7 @@ KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set), the integration tests'
 harness, and process resource figures from /proc."""
 import contextlib
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from harness import ENV_DIR, Pipeline, Simulator, start_workers  # noqa: E402,F401
+from harness import ENV_DIR, Pipeline, Simulator, owned_partitions, start_workers  # noqa: E402,F401
 
 
 def _start(script, workdir):
@@ -43,6 +44,19 @@ def services():
         for script, d in reversed(started):
             subprocess.run(["bash", os.path.join(ENV_DIR, script), "stop", d], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def fresh_pipeline(work, label, kafka, pg, latency_ms, partitions=None, sim_args=()):
+    """(simulator, pipeline): a simulator answering after latency_ms and a
+    pipeline of its own (fresh topics of `partitions` partitions, database
+    and groups) in a new directory under work."""
+    d = os.path.join(work, f"{label}-{time.monotonic_ns()}")
+    os.makedirs(d)
+    sim = Simulator(d, "--latency-ms", str(latency_ms), *sim_args)
+    p = Pipeline(kafka, pg, d, sim)
+    if partitions:
+        p.env["BACKFILL_PARTITIONS"] = str(partitions)
+    return sim, p
 
 
 def proc_private_kib(pid):
@@ -90,3 +104,29 @@ def median(xs):
     s = sorted(xs)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def mixed_repos(n, seed):
+    """[(name, in_window, older)]: a third <= 20 PRs in the window, half
+    21-150, the rest 151-320 (sim-K-M/r<i>: K in the window, M older)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        r = rng.random()
+        k = rng.randint(1, 20) if r < 1 / 3 else rng.randint(21, 150) if r < 5 / 6 else \
+            rng.randint(151, 320)
+        m = rng.randint(0, 40)
+        out.append((f"sim-{k}-{m}/r{i}", k, m))
+    return out
+
+
+def pages_needed(work, names, max_prs=200):
+    """{name: pages (points) a correct worker needs}, as the simulator's own
+    /_sim/expected counts them (one throwaway simulator asked once)."""
+    d = os.path.join(work, f"pages-{time.monotonic_ns()}")
+    os.makedirs(d, exist_ok=True)
+    sim = Simulator(d)
+    try:
+        return {r: sim.expected(r, max_prs)["min_pages"] for r in names}
+    finally:
+        sim.stop()
