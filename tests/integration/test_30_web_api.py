@@ -232,14 +232,18 @@ def test_event_stream_resumes_after_a_reconnect_without_losing_an_event(pipeline
     first.close()
     last = first.last_id()
     # a stream beyond --max-streams (3) is refused. The server frees the
-    # closed one when a write to it fails, maybe not yet: then `spare`
-    # is refused already, else it takes the third slot.
+    # closed one when a write to it fails, which may happen at any moment
+    # of these three requests; until then it holds a slot. `only_lit` and
+    # `extra` make at most three live streams with it, so `extra` is always
+    # taken, and of the next two at most one fits whenever the slot frees.
     extra = SseReader(web.url + "/api/events")
     spare = SseReader(web.url + "/api/events")
     refused = SseReader(web.url + "/api/events")
-    assert extra.status == 200 and spare.status in (200, 503) and refused.status == 503
-    extra.close()
-    spare.close()
+    later = sorted((spare.status, refused.status))
+    assert extra.status == 200 and later in ([200, 503], [503, 503]), \
+        f"statuses {extra.status} {spare.status} {refused.status} with --max-streams 3"
+    for s in (extra, spare, refused):
+        s.close()
     time.sleep(1)  # events keep coming while no one listens
 
     def reconnect():
