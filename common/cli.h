@@ -28,6 +28,12 @@
 #define CLI_DLQ_TOPIC "repository.backfill.initial.dlq"
 #define CLI_CONTROL_TOPIC "backfill.control"
 #define CLI_PARTITIONS 12
+/* the consumer groups' default ids, and the environment variables that
+ * override them (backfill-consumer's and backfill-sink's -G; the lag views) */
+#define CLI_WORKER_GROUP "backfill-workers"
+#define CLI_WORKER_GROUP_ENV "BACKFILL_GROUP"
+#define CLI_SINK_GROUP "backfill-sink"
+#define CLI_SINK_GROUP_ENV "BACKFILL_SINK_GROUP"
 
 enum cli_opt_id {
     CLI_OPT_JOBS_TOPIC = 1000,

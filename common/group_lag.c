@@ -19,9 +19,9 @@ static char glag_tags[Q_COUNT]; /* their addresses are the opaques */
 void glag_default_groups(const char **worker, const char **sink)
 {
     if (worker)
-        *worker = cli_env(GLAG_WORKER_GROUP_ENV, GLAG_WORKER_GROUP);
+        *worker = cli_env(CLI_WORKER_GROUP_ENV, CLI_WORKER_GROUP);
     if (sink)
-        *sink = cli_env(GLAG_SINK_GROUP_ENV, GLAG_SINK_GROUP);
+        *sink = cli_env(CLI_SINK_GROUP_ENV, CLI_SINK_GROUP);
 }
 
 void glag_free(struct glag_report *r)

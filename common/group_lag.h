@@ -27,13 +27,6 @@
 
 #include "kafka.h"
 
-/* The groups' default ids, and the environment variables that override
- * them, as backfill-consumer and backfill-sink take them (-G). */
-#define GLAG_WORKER_GROUP "backfill-workers"
-#define GLAG_WORKER_GROUP_ENV "BACKFILL_GROUP"
-#define GLAG_SINK_GROUP "backfill-sink"
-#define GLAG_SINK_GROUP_ENV "BACKFILL_SINK_GROUP"
-
 /* How long each question to Kafka may take by default. */
 #define GLAG_TIMEOUT_MS 5000
 

@@ -93,10 +93,11 @@ struct cred_pool {
     int jobs;
     int usable;                 /* as cred_pool_usable last said */
 
-    /* the agent's own */
+    /* the agent's own (cred_pool_new's before the agent starts) */
     struct stat file_seen;
     int file_read;
     double file_checked;
+    char fresh[CRED_TOKENS_MAX][CRED_TOKEN_MAX + 1]; /* tokens just read: secret, wiped */
 };
 
 /* ---- accounts -------------------------------------------------------- */
@@ -206,7 +207,7 @@ static int cred_read_file(const char *path, char out[][CRED_TOKEN_MAX + 1], int 
         buf[n] = '\0';
         rc = cred_parse_tokens(buf, out, max, err, errlen);
     }
-    memset(buf, 0, n < CRED_FILE_MAX ? n : CRED_FILE_MAX);
+    memset(buf, 0, n); /* n <= CRED_FILE_MAX + 1, the size of buf */
     free(buf);
     return rc;
 }
@@ -234,7 +235,6 @@ static void cred_set_tokens(cred_pool *p, char fresh[][CRED_TOKEN_MAX + 1], int 
 /* The agent: re-reads the token file when it changed. */
 static void cred_check_file(cred_pool *p)
 {
-    static char fresh[CRED_TOKENS_MAX][CRED_TOKEN_MAX + 1]; /* the agent's only */
     struct stat st;
     char err[160];
     int n;
@@ -250,15 +250,16 @@ static void cred_check_file(cred_pool *p)
         return;
     p->file_seen = st;
     p->file_read = 1;
-    n = cred_read_file(p->conf.token_file, fresh, CRED_TOKENS_MAX, err, sizeof err);
+    n = cred_read_file(p->conf.token_file, p->fresh, CRED_TOKENS_MAX, err, sizeof err);
     if (n < 0) {
+        memset(p->fresh, 0, sizeof p->fresh);
         log_warn("token file %s: %s; keeping the tokens read before", p->conf.token_file, err);
         return;
     }
     pthread_mutex_lock(&p->mu);
-    cred_set_tokens(p, fresh, n);
+    cred_set_tokens(p, p->fresh, n);
     pthread_mutex_unlock(&p->mu);
-    memset(fresh, 0, sizeof fresh);
+    memset(p->fresh, 0, sizeof p->fresh);
     log_info("read %d GitHub token%s from %s", n, n == 1 ? "" : "s", p->conf.token_file);
 }
 
@@ -540,7 +541,6 @@ static void *cred_agent_main(void *arg)
 
 cred_pool *cred_pool_new(const struct cred_conf *conf, char *errstr, size_t errlen)
 {
-    static char fresh[CRED_TOKENS_MAX][CRED_TOKEN_MAX + 1];
     cred_pool *p;
     char err[200];
     int n = 0;
@@ -575,8 +575,9 @@ cred_pool *cred_pool_new(const struct cred_conf *conf, char *errstr, size_t errl
     if (conf->app_id && !(p->app = gh_app_new(conf->app_id, conf->app_key_file, errstr, errlen)))
         goto fail;
     if (conf->token_file) {
-        n = cred_read_file(conf->token_file, fresh, CRED_TOKENS_MAX, err, sizeof err);
+        n = cred_read_file(conf->token_file, p->fresh, CRED_TOKENS_MAX, err, sizeof err);
         if (n < 0) {
+            memset(p->fresh, 0, sizeof p->fresh);
             snprintf(errstr, errlen, "token file %s: %s", conf->token_file, err);
             goto fail;
         }
@@ -589,11 +590,11 @@ cred_pool *cred_pool_new(const struct cred_conf *conf, char *errstr, size_t errl
                      "characters)", CRED_TOKEN_MAX);
             goto fail;
         }
-        snprintf(fresh[0], sizeof fresh[0], "%s", conf->token);
+        snprintf(p->fresh[0], sizeof p->fresh[0], "%s", conf->token);
         n = 1;
     }
-    cred_set_tokens(p, fresh, n);
-    memset(fresh, 0, sizeof fresh);
+    cred_set_tokens(p, p->fresh, n);
+    memset(p->fresh, 0, sizeof p->fresh);
     if (pthread_create(&p->agent, NULL, cred_agent_main, p) != 0) {
         snprintf(errstr, errlen, "cannot start the credentials thread");
         goto fail;

@@ -135,7 +135,7 @@ static void usage(FILE *f)
             "publishes them and progress events to the progress topic. Runs until SIGTERM/SIGINT.\n"
             "\n"
             "Worker:\n"
-            "  -G, --group ID          consumer group (env BACKFILL_GROUP, default backfill-workers)\n"
+            "  -G, --group ID          consumer group (env " CLI_WORKER_GROUP_ENV ", default " CLI_WORKER_GROUP ")\n"
             "%s"
             "  --instance-id ID        static membership group.instance.id (env BACKFILL_INSTANCE_ID)\n"
             "  -j, --jobs N            jobs run at once, each on its own partition and with its own\n"
@@ -247,7 +247,7 @@ static int parse_args(int argc, char **argv, struct consumer_opts *o)
     const struct cli_spec spec = {"G:j:", longopts, consumer_option, o, usage, 0, NULL};
     int rc;
 
-    o->group = cli_env("BACKFILL_GROUP", "backfill-workers");
+    o->group = cli_env(CLI_WORKER_GROUP_ENV, CLI_WORKER_GROUP);
     o->url = cli_env("GITHUB_GRAPHQL_URL", GH_DEFAULT_URL);
     o->token_file = cli_env("GITHUB_TOKEN_FILE", NULL);
     o->api_url = cli_env("GITHUB_API_URL", NULL);

@@ -45,7 +45,7 @@ static void usage(FILE *f)
             "Applies the schema migrations at startup. Runs until SIGTERM/SIGINT.\n"
             "\n"
             "Sink:\n"
-            "  -G, --group ID          consumer group (env BACKFILL_SINK_GROUP, default backfill-sink)\n"
+            "  -G, --group ID          consumer group (env " CLI_SINK_GROUP_ENV ", default " CLI_SINK_GROUP ")\n"
             "%s"
             "  --batch-size N          events per transaction at most (default 50; each holds up to 100 PRs)\n"
             "  --batch-ms N            longest wait to fill a batch (default 200)\n"
@@ -91,7 +91,7 @@ static int parse_args(int argc, char **argv, struct cli_common *c, struct sink_o
                                              {"batch-idle-ms", required_argument, 0, OPT_BATCH_IDLE_MS},
                                              {0, 0, 0, 0}};
     const struct cli_spec spec = {"G:", longopts, sink_option, o, usage, 0, NULL};
-    o->cfg->group = cli_env("BACKFILL_SINK_GROUP", o->cfg->group);
+    o->cfg->group = cli_env(CLI_SINK_GROUP_ENV, o->cfg->group);
     return cli_parse(c, &spec, argc, argv);
 }
 
@@ -122,7 +122,7 @@ static pgw *connect_db(const char *conninfo)
 int main(int argc, char **argv)
 {
     struct cli_common common;
-    struct sink_config cfg = {.group = "backfill-sink", .batch_size = 50, .batch_ms = 200,
+    struct sink_config cfg = {.group = CLI_SINK_GROUP, .batch_size = 50, .batch_ms = 200,
                               .batch_idle_ms = 20};
     struct sink_opts opts = {&cfg, NULL, 0};
     const char *conninfo = getenv("DATABASE_URL"), *metrics_at;

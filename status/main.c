@@ -91,8 +91,8 @@ static void usage(FILE *f)
             "                          group's state and total lag (a partition with no committed\n"
             "                          offset shows lag '-' and counts from its log start);\n"
             "                          with --json one JSON object per group\n"
-            "  --worker-group ID       env " GLAG_WORKER_GROUP_ENV ", default " GLAG_WORKER_GROUP "\n"
-            "  --sink-group ID         env " GLAG_SINK_GROUP_ENV ", default " GLAG_SINK_GROUP "\n"
+            "  --worker-group ID       env " CLI_WORKER_GROUP_ENV ", default " CLI_WORKER_GROUP "\n"
+            "  --sink-group ID         env " CLI_SINK_GROUP_ENV ", default " CLI_SINK_GROUP "\n"
             PG_CONN_HELP
             "\n"
             "%s"
