@@ -12,6 +12,11 @@
 #include "kafka.h"
 #include "kafka_health.h"
 
+/* how long one wait for an admin answer lasts before the stop flag is looked at */
+#define GLAG_SLICE_MS 200
+/* the same for the topic's metadata; each slice is a request of its own */
+#define GLAG_META_SLICE_MS 500
+
 /* the four requests of one round, told apart by their opaque */
 enum { Q_DESCRIBE, Q_COMMITTED, Q_EARLIEST, Q_LATEST, Q_COUNT };
 static char glag_tags[Q_COUNT]; /* their addresses are the opaques */
@@ -277,16 +282,26 @@ static void glag_round_run(rd_kafka_t *rk, rd_kafka_queue_t *q, struct glag_roun
     rd_kafka_ListOffsets(rk, late, opt, q);
     pending = Q_COUNT;
 
-    /* each request ends by itself after timeout_ms; the margin is for the queue */
+    /* each request ends by itself after timeout_ms; the margin is for the
+     * queue. Waited for in slices, so that a stop signal (a web server
+     * asked to stop while Kafka is down) ends the wait within one: the
+     * unanswered requests then end on their own, or with the client. */
     deadline = glag_now_ms() + timeout_ms + 2000;
     while (pending > 0) {
         int64_t left = deadline - glag_now_ms();
-        rd_kafka_event_t *ev = left > 0 ? rd_kafka_queue_poll(q, (int)left) : NULL;
+        rd_kafka_event_t *ev =
+            left > 0 ? rd_kafka_queue_poll(q, (int)(left < GLAG_SLICE_MS ? left : GLAG_SLICE_MS))
+                     : NULL;
         void *tag;
         int which;
+        if (!ev && left > 0 && !cli_stop_requested)
+            continue;
         if (!ev) {
-            glag_fail(rd, GLAG_EKAFKA, "Kafka did not answer about group %s within %d ms",
-                      r->group, timeout_ms + 2000);
+            if (cli_stop_requested)
+                glag_fail(rd, GLAG_EKAFKA, "stopping");
+            else
+                glag_fail(rd, GLAG_EKAFKA, "Kafka did not answer about group %s within %d ms",
+                          r->group, timeout_ms + 2000);
             break;
         }
         tag = rd_kafka_event_opaque(ev);
@@ -346,6 +361,26 @@ static void glag_sum(struct glag_report *r)
     }
 }
 
+/* The topic's partition count (kafka_topic_partitions), asked in slices
+ * until timeout_ms or a stop signal: with Kafka down one question would
+ * otherwise hold a stopping web server for all of timeout_ms. */
+static int glag_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    int64_t deadline = glag_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t t0 = glag_now_ms(), left = deadline - t0, slice;
+        int n = kafka_topic_partitions(rk, topic, (int)(left < GLAG_META_SLICE_MS ? left
+                                                                               : GLAG_META_SLICE_MS));
+        if (n >= 0 || cli_stop_requested || glag_now_ms() >= deadline)
+            return n;
+        slice = GLAG_META_SLICE_MS - (glag_now_ms() - t0); /* a quick refusal: no busy loop */
+        if (slice > 0) {
+            struct timespec t = {0, (long)slice * 1000000};
+            nanosleep(&t, NULL);
+        }
+    }
+}
+
 int glag_query(rd_kafka_t *rk, const char *group, const char *topic, int timeout_ms,
                struct glag_report **out, char *errstr, size_t errlen)
 {
@@ -356,7 +391,11 @@ int glag_query(rd_kafka_t *rk, const char *group, const char *topic, int timeout
 
     *out = NULL;
     errstr[0] = '\0';
-    n = kafka_topic_partitions(rk, topic, timeout_ms);
+    n = glag_partition_count(rk, topic, timeout_ms);
+    if (n < 0 && cli_stop_requested) {
+        snprintf(errstr, errlen, "stopping");
+        return GLAG_EKAFKA;
+    }
     if (n < 0) {
         if (kafka_health_unreachable(why, sizeof why))
             snprintf(errstr, errlen, "cannot reach Kafka at %s", why);

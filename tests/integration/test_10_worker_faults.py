@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-from harness import (ENV_DIR, TEN_REPOS, Pipeline, answered, binary, check_exact, kafka_sh, log_lines,
-                     log_time, owned_partitions, pages_fetched_twice, progress_events, start_workers,
+from harness import (ENV_DIR, TEN_REPOS, Pipeline, answered, binary, check_exact, free_port,
+                     kafka_sh, log_lines, log_time, metrics_get, owned_partitions, pages_fetched_twice, progress_events, start_workers,
                      wait_for)
 
 BIG = [f"sim-1000-0/big{i}" for i in range(4)]   # 20 pages of 50 each
@@ -281,5 +281,39 @@ def test_broker_restart_mid_run(own_kafka, postgres, workdir, sim):
         print(f"\n[item 5] broker down {t_up - t_down:.1f}s (restart took {t_up - t_start:.1f}s); "
               f"producer started while down exited 0; run complete {t_done - t_up:.1f}s after the "
               f"broker was back; {refetched} pages fetched twice; {rows} rows checked")
+    finally:
+        pipeline.close()
+
+
+def test_web_stops_promptly_while_kafka_is_down(own_kafka, postgres, workdir, sim):
+    """With --metrics the web asks Kafka about both groups' lag every 2 s;
+    with the broker gone each question waits out its timeout (7 s). A stop
+    signal still ends the web within its health check's metadata timeout
+    (3 s) and a slice of the wait, not after both questions (14 s)."""
+    d, addr = own_kafka
+    pipeline = Pipeline(addr, postgres, workdir, sim)
+    try:
+        p_web = free_port()
+        web = pipeline.start_web("--metrics", f"127.0.0.1:{p_web}")
+        wait_for(lambda: metrics_get(p_web, "/healthz")[0] is not None, 60,
+                 "the web's metrics listener")
+        wait_for(lambda: "backfill_consumer_group_up" in (metrics_get(p_web, "/metrics")[2] or ""),
+                 60, "a first lag round")
+        kafka_sh("stop", d)
+        t_down = time.time()
+
+        def unready():
+            st, _, body = metrics_get(p_web, "/healthz")
+            return st == 503 and "kafka" in (body or "")
+        wait_for(unready, 60, "the web's /healthz to name Kafka")
+        time.sleep(3)  # well inside a round of lag questions to a dead broker
+        t_stop = time.time()
+        web.p.send_signal(signal.SIGTERM)
+        rc = web.wait(30)
+        took = time.time() - t_stop
+        assert rc == 0, web.output()[-2000:]
+        assert took < 6, f"the web took {took:.1f}s to stop with Kafka down"
+        print(f"\n[web] Kafka down {t_stop - t_down:.1f}s: the web stopped {took:.2f}s after "
+              f"SIGTERM, exit 0")
     finally:
         pipeline.close()
