@@ -18,6 +18,7 @@
 #include "events.h"
 #include "group_lag.h"
 #include "group_lag_metrics.h"
+#include "health_probe.h"
 #include "http.h"
 #include "isotime.h"
 #include "job_queue.h"
@@ -122,7 +123,8 @@ static void usage(FILE *f)
             "  --db-connections N      Postgres connections, 1..16 (env BACKFILL_WEB_DB_CONNECTIONS,\n"
             "                          default 4)\n"
             "%s"
-            "                          (a listener of its own; /healthz as GET /healthz decides)\n"
+            "                          (a listener of its own; /healthz as GET /healthz decides;\n"
+            "                          without --metrics, --healthcheck asks --listen's /healthz)\n"
             "\n"
             "Postgres:\n"
             PG_CONN_HELP
@@ -224,6 +226,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\nTry 'backfill-web --help'.\n", err);
         cli_common_free(&o.common);
         return 2;
+    }
+    /* without a metrics listener, --healthcheck asks --listen's GET /healthz:
+     * the same answer (api_ready) */
+    if (o.healthcheck && !cli_metrics_listen(o.metrics)) {
+        cli_common_free(&o.common);
+        return health_probe_main("backfill-web", o.listen);
     }
     if ((pr = cli_metrics_resolve("backfill-web", o.metrics, o.healthcheck, &metrics_at)) !=
         CLI_RUN) {

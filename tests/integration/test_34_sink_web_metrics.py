@@ -6,12 +6,14 @@ says it wrote match Postgres, the progress topic's lag ends at 0, the web
 counted its one bulk add; `promtool check metrics` accepts both endpoints
 and no secret shows. Then the readiness answers: 503 with the reason while
 Postgres cannot be reached (sink) or has no tables yet (web), and a bad
---metrics address is a usage error (exit 2)."""
+--metrics address is a usage error (exit 2). `backfill-web --healthcheck`
+gives the same answer through --metrics or, without it, through --listen."""
 import json
 import os
 import socket
+import subprocess
 
-from harness import (SECRET_TOKEN, TEN_REPOS, SseReader, check_rows, free_port, http_json,
+from harness import (SECRET_TOKEN, TEN_REPOS, SseReader, binary, check_rows, free_port, http_json,
                      metrics_get, metrics_samples, metrics_value, produce_raw, promtool_check,
                      start_with_env, wait_for)
 
@@ -25,6 +27,13 @@ def scrape(port):
     return text
 
 
+def web_healthcheck(pipeline, *args):
+    """(exit status, stderr) of `backfill-web ARGS --healthcheck`."""
+    r = subprocess.run([binary("backfill-web"), *args, "--healthcheck"], env=pipeline.env,
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stderr
+
+
 def test_sink_and_web_metrics_agree_with_the_topic_and_postgres(pipeline):
     p_sink, p_web = free_port(), free_port()
     sink = pipeline.start("backfill-sink", "--metrics", f"127.0.0.1:{p_sink}")
@@ -34,6 +43,9 @@ def test_sink_and_web_metrics_agree_with_the_topic_and_postgres(pipeline):
     wait_for(lambda: http_json("GET", web.url + "/healthz")[0] == 200, 60, "a healthy web")
     wait_for(lambda: metrics_get(p_sink, "/healthz")[0] == 200, 60, "a ready sink")
     wait_for(lambda: metrics_get(p_web, "/healthz")[0] == 200, 30, "the web's metrics /healthz")
+    listen = web.url.removeprefix("http://")
+    assert web_healthcheck(pipeline, "--metrics", f"127.0.0.1:{p_web}") == (0, "")
+    assert web_healthcheck(pipeline, "--listen", listen) == (0, "")
 
     # an event stream: the gauge counts it while open. The server notices a
     # closed one when it next writes to it: the run's progress events do.
@@ -197,6 +209,11 @@ def test_healthz_names_what_is_missing_and_bad_addresses_are_usage_errors(pipeli
         st, _, body = metrics_get(p_web, "/healthz")
         return st == 503 and "no backfill tables" in body and body
     wait_for(web_unready, 30, "the web's metrics /healthz to name the missing tables")
+    for args in (("--metrics", f"127.0.0.1:{p_web}"), ("--listen", web.url.removeprefix("http://"))):
+        rc, err = web_healthcheck(pipeline, *args)
+        assert rc == 1 and "no backfill tables" in err, (args, rc, err)
+    rc, err = web_healthcheck(pipeline, "--listen", f"127.0.0.1:{dead}")
+    assert rc == 1 and f"127.0.0.1:{dead}" in err, (rc, err)
     rc, out = promtool_check(scrape(p_web))
     assert rc == 0, out
 
