@@ -78,6 +78,7 @@ struct sink {
     struct kafka_group_hooks group_hooks; /* what the sink does around a rebalance */
     int assign_unreadable;     /* the assignment's stored offsets could not be read */
     char assign_error[512];    /* why */
+    rd_kafka_topic_partition_list_t *assign_stored; /* owned: the offsets it read, or NULL */
 };
 
 static void sink_reset_batch(sink *s)
@@ -92,10 +93,11 @@ static void sink_reset_batch(sink *s)
 
 /* Sets each partition's offset in parts to the position stored in
  * Postgres; a partition Postgres has no row for keeps the offset it has.
+ * Each offset set is also added to stored, unless that is NULL.
  * Returns 0, or -1 if Postgres could not be read (the offsets read so far
  * are set, the rest untouched; err says why). */
-static int sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts, char *err,
-                                size_t errlen)
+static int sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts,
+                                rd_kafka_topic_partition_list_t *stored, char *err, size_t errlen)
 {
     for (int i = 0; i < parts->cnt; i++) {
         int64_t next;
@@ -105,6 +107,9 @@ static int sink_offsets_from_db(sink *s, rd_kafka_topic_partition_list_t *parts,
             return -1;
         if (r == 0) {
             parts->elems[i].offset = next;
+            if (stored)
+                rd_kafka_topic_partition_list_add(stored, parts->elems[i].topic,
+                                                  parts->elems[i].partition)->offset = next;
             log_debug("%s[%d]: resuming at offset %lld stored in Postgres", parts->elems[i].topic,
                       (int)parts->elems[i].partition, (long long)next);
         }
@@ -292,7 +297,7 @@ static void sink_try_recover(sink *s)
     /* no stored row: nothing of that partition ever committed */
     for (int i = 0; i < a->cnt; i++)
         a->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (sink_offsets_from_db(s, a, err, sizeof err) < 0) {
+    if (sink_offsets_from_db(s, a, NULL, err, sizeof err) < 0) {
         rd_kafka_topic_partition_list_destroy(a);
         sink_backoff(s, err);
         return;
@@ -317,9 +322,13 @@ static void sink_before_assign(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partiti
     sink *s = ctx; /* borrowed */
     (void)rk;
     snprintf(s->assign_error, sizeof s->assign_error, "the commit in flight failed");
+    if (s->assign_stored)
+        rd_kafka_topic_partition_list_destroy(s->assign_stored);
+    s->assign_stored = rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
     s->assign_unreadable = !s->db_down &&
                            (sink_settle(s, 1) != 0 ||
-                            sink_offsets_from_db(s, parts, s->assign_error, sizeof s->assign_error) < 0);
+                            sink_offsets_from_db(s, parts, s->assign_stored, s->assign_error,
+                                                 sizeof s->assign_error) < 0);
 }
 
 static void sink_after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
@@ -330,7 +339,16 @@ static void sink_after_assign(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_pa
         /* Recovery seeks every assigned partition to the stored offsets. */
         log_warn("cannot read stored offsets from Postgres: %s", s->assign_error);
         sink_db_failed(s);
+    } else if (s->assign_stored && s->assign_stored->cnt > 0) {
+        /* The group's committed offsets catch up with Postgres's: a sink
+         * killed between its COMMIT and its Kafka commit left them behind,
+         * and a partition that gets no new event would show that lag for
+         * ever. Kafka's offsets are only a view here; a failure is harmless. */
+        rd_kafka_commit(rk, s->assign_stored, 1);
     }
+    if (s->assign_stored)
+        rd_kafka_topic_partition_list_destroy(s->assign_stored);
+    s->assign_stored = NULL;
     if (s->db_down)
         rd_kafka_pause_partitions(rk, (rd_kafka_topic_partition_list_t *)parts);
 }
@@ -576,6 +594,8 @@ void sink_free(sink *s)
     }
     pgw_free(s->db);
     sink_forget_fly(s);
+    if (s->assign_stored)
+        rd_kafka_topic_partition_list_destroy(s->assign_stored);
     free(s->evpos);
     free(s->fly_evpos);
     free(s);

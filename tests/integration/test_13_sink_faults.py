@@ -22,7 +22,7 @@ import uuid
 import psycopg
 
 from harness import (ENV_DIR, TEN_REPOS, Pipeline, Proc, Simulator, binary, check_rows, consume_raw,
-                     create_topic, end_offsets, produce_raw, table_dump, wait_for)
+                     create_topic, describe_group, end_offsets, produce_raw, table_dump, wait_for)
 
 PARTITIONS = 12
 COMMITTED = re.compile(r"committed a batch of (\d+) events: offsets((?: \[\d+\] \d+\.\.\d+)*)")
@@ -245,6 +245,46 @@ def test_sink_killed_mid_batch_applies_every_event_exactly_once(pipeline, postgr
           f"({', '.join(f'{h} at {a} stored, backend {s}' for h, a, s in kills)}); "
           f"first batch after restart within {max(recover):.1f}s; every offset in exactly one "
           f"committed batch; {rows} pull requests equal the undisturbed sink's; {wall:.1f}s")
+
+
+def test_restarted_sink_brings_the_groups_offsets_up_to_postgres(pipeline):
+    """A sink killed after its Postgres COMMIT and before its Kafka commit
+    leaves the group's committed offsets behind the ones stored with the
+    rows; on a partition that gets no new event, the lag would show those
+    events for ever. Made here by moving the stopped sink's group back to
+    the start of the topic: the restarted sink resumes from Postgres,
+    applies nothing again, and commits the stored offsets to Kafka."""
+    repos = TEN_REPOS[:4]
+    sink = pipeline.start("backfill-sink")
+    start_run(pipeline, repos, 2)
+    pipeline.wait_terminal(repos)
+    ends = wait_for(lambda: caught_up(pipeline), 60, "the sink to store the end offsets")
+    assert sink.stop() == 0
+    group, topic = pipeline.env["BACKFILL_SINK_GROUP"], pipeline.progress_topic
+    out = subprocess.run(["bash", os.path.join(ENV_DIR, "kafka-run-class.sh"),
+                          "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+                          "--bootstrap-server", pipeline.kafka, "--reset-offsets", "--to-earliest",
+                          "--execute", "--group", group, "--topic", topic],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    behind = describe_group(pipeline.kafka, group)
+    assert all(behind[(topic, p)]["current"] == 0 for p in ends), behind
+    before = snapshot(pipeline.db_url)
+
+    sink = pipeline.start("backfill-sink", "-v")
+
+    def committed_up_to_postgres():
+        now = describe_group(pipeline.kafka, group)
+        return now if all(now[(topic, p)]["current"] == e for p, e in ends.items()) else None
+    now = wait_for(committed_up_to_postgres, 60, "the group's offsets to reach Postgres's",
+                   interval=1)
+    resumed = {int(p): int(o) for p, o in RESUMED.findall(sink.output())}
+    assert resumed == ends, (resumed, ends)
+    assert not COMMITTED.search(sink.output()), "an event was read again"
+    assert snapshot(pipeline.db_url) == before
+    assert sink.stop() == 0
+    print(f"\n[sink offsets] {len(ends)} partitions, {sum(ends.values())} events: the restarted "
+          f"sink committed Postgres's offsets, lag {sum(r['lag'] or 0 for r in now.values())}")
 
 
 # --- 14 --------------------------------------------------------------------
