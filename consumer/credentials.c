@@ -797,7 +797,7 @@ enum cred_verdict cred_pool_acquire(cred_pool *p, const char *owner, const char 
         v = CRED_GO;
     } else if (k.pace_wait > 0 || k.pending) {
         *later_s = k.pace_wait > 0 && (!k.pending || k.pace_wait < 0.1) ? k.pace_wait : 0.1;
-        v = CRED_LATER;
+        v = k.pending ? CRED_READYING : CRED_LATER;
     } else if (k.spent) {
         d->verdict = GH_WAIT_RESET;
         d->until = k.reset;

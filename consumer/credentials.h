@@ -80,7 +80,9 @@ struct cred_lease {
 
 enum cred_verdict {
     CRED_GO,            /* *lease is filled: send */
-    CRED_LATER,         /* look again after *later_s (pace, a lookup or a renewal under way) */
+    CRED_LATER,         /* the shared pace: look again after *later_s */
+    CRED_READYING,      /* a credential is being identified, looked up or renewed:
+                         * look again after *later_s */
     CRED_WAIT,          /* every budget that can see it is spent: *d says until when, why */
     CRED_NONE,          /* no valid credential at all: *d says why and when to look again
                          * (sooner if one comes back: cred_pool_usable) */

@@ -74,11 +74,29 @@ struct job_run {
     int started_pending;
     struct checkpoint started_cp;
     struct job_timeline tl;    /* where the job's time went (logged at its end) */
+    double limit_wait_from;    /* isotime_mono() when a wait for a rate limit began, or 0 */
 };
 
 static double job_now(void)
 {
     return (double)isotime_now_ms() / 1000.0;
+}
+
+/* The job starts waiting for a rate limit (a reset, a secondary limit, the
+ * shared pace): the time until its next step counts in
+ * backfill_rate_limit_wait_seconds_total (job_limit_wait_end). */
+static void job_limit_wait_begin(job_run *jr)
+{
+    if (jr->limit_wait_from == 0)
+        jr->limit_wait_from = isotime_mono();
+}
+
+/* Counts the wait since job_limit_wait_begin, if any, as waited until now. */
+static void job_limit_wait_end(job_run *jr, double now)
+{
+    if (jr->limit_wait_from > 0)
+        wm_rate_limit_wait(now - jr->limit_wait_from);
+    jr->limit_wait_from = 0;
 }
 
 /* Schedules the next step `secs` from now; returns JOB_STEP_WAIT. */
@@ -138,6 +156,7 @@ void job_run_free(job_run *jr)
 {
     if (!jr)
         return;
+    job_limit_wait_end(jr, isotime_mono()); /* stopped while waiting: waited until now */
     job_gh_abandon(&jr->gh); /* the slot's fetcher must be idle for the next job */
     if (jr->counted)
         wm_job_released();
@@ -557,7 +576,8 @@ static enum job_step job_wait_rate_limit(job_run *jr, time_t until, const char *
     char retry_at[ISOTIME_LEN + 1];
 
     isotime_format(until, retry_at);
-    wm_rate_limit_wait((double)until - job_now());
+    if (!jr->gh.no_credential)
+        job_limit_wait_begin(jr); /* a deployment's missing credential is not a rate limit */
     log_warn("%s: %s; waiting until %s (status paused, still polling Kafka)", jr->job.key, why,
              retry_at);
     next.seq = jr->seq;
@@ -658,7 +678,8 @@ static enum job_step job_fetch(job_run *jr)
     if (!jr->gh.in_flight && jr->not_before > job_now())
         return JOB_STEP_WAIT; /* woken for `started`; the backoff still runs */
     if (!job_gh_step(&jr->gh, &jr->job, &jr->pager, &page, &d)) {
-        wm_rate_limit_wait(jr->gh.later_s); /* the pace (or a credential being readied) */
+        if (jr->gh.paced)
+            job_limit_wait_begin(jr); /* not while a credential is being readied */
         return job_wait(jr, jr->gh.later_s > JOB_FETCH_POLL_S ? jr->gh.later_s : JOB_FETCH_POLL_S);
     }
     if (d.answered && d.verdict != GH_ACCEPT)
@@ -673,7 +694,7 @@ static enum job_step job_fetch(job_run *jr)
     case GH_RETRY:
         log_warn("%s: %s", jr->job.key, d.reason);
         if (page.status == GH_SECONDARY_LIMIT || page.status == GH_RATE_LIMITED)
-            wm_rate_limit_wait(d.wait_ms / 1000.0);
+            job_limit_wait_begin(jr);
         st = job_wait(jr, d.wait_ms / 1000.0);
         break;
     case GH_FAIL:
@@ -740,6 +761,8 @@ enum job_step job_run_step(job_run *jr)
 
     if (during == JT_WAIT)
         during = JT_SEND; /* the wait is over: this step sends the request */
+    if (jr->phase == JOB_FETCH && !jr->gh.in_flight && jr->not_before <= job_now())
+        job_limit_wait_end(jr, t0); /* over: this step may send (not an ack or commit on the way) */
     jt_switch(&jr->tl, t0, during);
     st = job_step_phase(jr);
     if (st == JOB_STEP_AGAIN)

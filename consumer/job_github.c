@@ -43,10 +43,12 @@ static int job_gh_send(struct job_gh *g, const struct job *job, const struct pag
     enum cred_verdict v = cred_pool_acquire(g->creds, job->owner, job->name, time(NULL),
                                             &g->lease, &g->later_s, d);
     g->no_credential = v == CRED_NONE;
+    g->paced = v == CRED_LATER;
     switch (v) {
     case CRED_GO:
         break;
     case CRED_LATER:
+    case CRED_READYING:
         return 0;
     case CRED_WAIT:
     case CRED_NONE:
@@ -93,6 +95,7 @@ int job_gh_step(struct job_gh *g, const struct job *job, const struct pager *pag
 {
     memset(page, 0, sizeof *page);
     g->later_s = 0;
+    g->paced = 0;
     if (!g->in_flight)
         return job_gh_send(g, job, pager, d);
     if (!fetcher_collect(g->fetch, page, 0))

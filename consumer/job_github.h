@@ -26,6 +26,7 @@ struct job_gh {
     int in_flight;             /* a request of this job is with the fetcher */
     double later_s;            /* after a step that started nothing: when to look again */
     int no_credential;         /* waiting because no credential is valid (wake it when one is) */
+    int paced;                 /* later_s is the shared pace's (not a credential being readied) */
     double answered_at;        /* isotime_mono() when the last collected answer arrived */
 };
 

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from harness import (ENV_DIR, TEN_REPOS, Pipeline, answered, binary, check_exact, free_port,
-                     kafka_sh, log_lines, log_time, metrics_get, owned_partitions, pages_fetched_twice, progress_events, start_workers,
+                     kafka_sh, log_lines, log_time, metrics_get, metrics_value, owned_partitions, pages_fetched_twice, progress_events, start_workers,
                      wait_for)
 
 BIG = [f"sim-1000-0/big{i}" for i in range(4)]   # 20 pages of 50 each
@@ -204,9 +204,10 @@ def test_rate_limit_wait_longer_than_max_poll_interval(pipeline):
     shows status paused meanwhile, and completes after the reset."""
     sim, repo = pipeline.sim, "sim-60-0/patient"
     pipeline.start("backfill-sink")
+    port = free_port()
     w = pipeline.start("backfill-consumer", "-X", "session.timeout.ms=6000",
                        "-X", "max.poll.interval.ms=8000", "--rate-limit-reserve", "0",
-                       "--page-size", "10")
+                       "--page-size", "10", "--metrics", f"127.0.0.1:{port}")
     wait_for(lambda: owned_partitions(w), 30, "the consumer to join")
     sim.post("/_sim/config", {"budget": 4, "resetSeconds": 20})  # 6 pages needed, 4 per 20 s
     assert pipeline.produce(repo).returncode == 0
@@ -226,9 +227,14 @@ def test_rate_limit_wait_longer_than_max_poll_interval(pipeline):
     assert "maximum poll interval" not in out
     reqs = sim.get("/_sim/requests")
     assert not [r for r in reqs if r.get("error") == "RATE_LIMITED"], "never refused"
+    # the metric counts the wait as waited: from the log line until the reset
+    text = metrics_get(port, "/metrics")[2]
+    counted = metrics_value(text, "backfill_rate_limit_wait_seconds_total")
+    assert wait_s - 1 <= counted <= wait_s + 3, (counted, wait_s)
     print(f"\n[item 4] waited {wait_s:.1f}s for the reset with max.poll.interval.ms=8000: "
           f"state paused seen, 1 assignment, 0 revokes, completed "
-          f"{time.time() - t_paused:.1f}s after paused was seen; {rows} rows checked")
+          f"{time.time() - t_paused:.1f}s after paused was seen; {rows} rows checked; "
+          f"backfill_rate_limit_wait_seconds_total {counted:.1f}")
 
 
 @pytest.fixture
