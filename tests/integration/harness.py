@@ -196,6 +196,14 @@ class Proc:
             self.dump_stacks()
             raise
 
+    def terminate(self, timeout=30):
+        """Sends SIGTERM and waits for the exit (Proc.wait): (exit status,
+        seconds it took)."""
+        t0 = time.time()
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.wait(timeout)
+        return rc, time.time() - t0
+
     def dump_stacks(self):
         """Appends gdb's backtrace of every thread of the live process to
         its log (nothing when gdb is missing)."""

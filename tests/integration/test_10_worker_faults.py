@@ -101,9 +101,7 @@ def test_sigterm_mid_job_stops_at_chunk_boundary(pipeline):
     workers = start_run(pipeline)
     repo, victim = wait_for(lambda: running_big_job(workers, sim, BIG), 60, "a big job mid-way")
     t_term = time.time()
-    victim.p.send_signal(signal.SIGTERM)
-    rc = victim.wait(30)
-    exit_s = time.time() - t_term
+    rc, exit_s = victim.terminate(30)
     assert rc == 0, victim.output()[-2000:]
     assert exit_s < 10, f"took {exit_s:.1f}s to exit"
     out = victim.output()
@@ -314,9 +312,7 @@ def test_web_stops_promptly_while_kafka_is_down(own_kafka, postgres, workdir, si
         wait_for(unready, 60, "the web's /healthz to name Kafka")
         time.sleep(3)  # well inside a round of lag questions to a dead broker
         t_stop = time.time()
-        web.p.send_signal(signal.SIGTERM)
-        rc = web.wait(30)
-        took = time.time() - t_stop
+        rc, took = web.terminate(30)
         assert rc == 0, web.output()[-2000:]
         assert took < 6, f"the web took {took:.1f}s to stop with Kafka down"
         print(f"\n[web] Kafka down {t_stop - t_down:.1f}s: the web stopped {took:.2f}s after "
