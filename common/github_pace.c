@@ -26,6 +26,8 @@ void gh_pace_share(struct gh_pace *p, int points_per_minute, int concurrency, do
                    double now)
 {
     double w;
+    /* nothing could be spent at the old pace: none yet, or a share of nothing */
+    int fresh = isinf(p->tokens) || p->max_in_flight == 0 || p->rate == 0;
 
     if (share < 0)
         share = 0;
@@ -40,9 +42,10 @@ void gh_pace_share(struct gh_pace *p, int points_per_minute, int concurrency, do
         w = points_per_minute * share;
         p->capacity = fmax(1.0, w / 30.0);
         p->rate = (w > p->capacity ? w - p->capacity : w / 2) / 60.0;
-        /* a first share starts full: C + 60 r = W holds from the start */
-        p->tokens = isinf(p->tokens) || p->max_in_flight == 0 ? p->capacity
-                                                               : fmin(p->tokens, p->capacity);
+        /* a first share starts full: C + 60 r = W holds from the start. So
+         * does one after a share of nothing (the worker's pace before its
+         * first assignment): it refilled nothing, and started nothing. */
+        p->tokens = fresh ? p->capacity : fmin(p->tokens, p->capacity);
     }
     p->max_in_flight = concurrency <= 0 ? 1 << 30 : (int)fmax(1.0, floor(concurrency * share));
 }

@@ -94,6 +94,22 @@ static void test_share_changes(void)
     for (int i = 0; i < 1000; i++)
         gh_pace_take(&p, 1, 0);
     CHECK(gh_pace_wait(&p, 1, 0) == 0);
+
+    /* a worker's order: a share of nothing until its first assignment, then
+     * its share, with the bucket full (two seconds' worth at once) */
+    gh_pace_init(&p);
+    gh_pace_share(&p, 1800, 90, 0.0, 0);
+    gh_pace_share(&p, 1800, 90, 1.0, 5);
+    CHECK(p.tokens == p.capacity && p.capacity == 60);
+    for (int i = 0; i < 60; i++) {
+        CHECK(gh_pace_wait(&p, 1, 5) == 0);
+        gh_pace_take(&p, 1, 5);
+    }
+    CHECK(gh_pace_wait(&p, 1, 5) > 0);
+    /* a share that shrinks and grows again keeps what was spent */
+    gh_pace_share(&p, 1800, 90, 0.5, 5);
+    gh_pace_share(&p, 1800, 90, 1.0, 5);
+    CHECK(p.tokens < 1);
 }
 
 static json_t *b64url_json(const char *s, size_t n)
